@@ -1,0 +1,3 @@
+//! (being written)
+/// Shared backoff gate.
+pub struct BackoffGate;

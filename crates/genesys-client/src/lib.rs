@@ -1,0 +1,60 @@
+//! The Genesys Cloud client of the guest-token service.
+//!
+//! [`GenesysClient`] talks to Genesys over awc. Everything that must be shared by all actix
+//! workers (the access-token cache, the 429 backoff gate, metrics) lives in [`GenesysShared`],
+//! which is `Send + Sync`; each worker builds its own [`GenesysClient`] around an
+//! `Arc<GenesysShared>` because awc's client is not `Send`. The API depends only on the
+//! [`GenesysApi`] trait, so its handlers are unit-tested with the `mockall` mock that the `mock`
+//! feature exposes as `MockGenesysApi`.
+
+mod client;
+mod config;
+mod error;
+mod gate;
+mod observer;
+mod retry;
+mod token;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::QueueId;
+use domain::genesys::{CreateGuestRequest, CreateGuestResponse, Queue};
+
+pub use client::{GenesysClient, GenesysShared};
+pub use config::{ConfigError, Endpoints, GenesysConfig, RetrySettings};
+pub use error::GenesysError;
+pub use gate::BackoffGate;
+pub use observer::{NoopObserver, Operation, UpstreamObserver};
+pub use retry::{Backoff, Decision, classify, parse_retry_after};
+pub use token::TokenCache;
+
+/// What the caller learns about a freshly fetched access token (never the token itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenStatus {
+    /// Lifetime Genesys granted, from the moment it was issued.
+    pub expires_in: Duration,
+}
+
+/// The Genesys operations the API uses. Implemented by [`GenesysClient`]; mocked in tests.
+///
+/// Futures are not `Send` (awc's are not), which suits actix handlers.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait(?Send)]
+pub trait GenesysApi {
+    /// Creates a web-chat guest and returns its signed guest token.
+    ///
+    /// This is the one route that comes from the tutorial this project grew from rather than
+    /// from Genesys' published Platform API; keeping it behind this trait lets another upstream
+    /// operation take its place.
+    async fn create_guest(&self, request: &CreateGuestRequest) -> Result<CreateGuestResponse, GenesysError>;
+
+    /// Looks up a routing queue.
+    async fn get_queue(&self, queue_id: &QueueId) -> Result<Queue, GenesysError>;
+
+    /// Fetches a new access token now (client-credentials grant) and caches it.
+    async fn fetch_token(&self) -> Result<TokenStatus, GenesysError>;
+
+    /// Whether a usable (unexpired) access token is cached right now.
+    fn has_token(&self) -> bool;
+}

@@ -1,0 +1,50 @@
+//! Hooks through which the API counts what the client does (attempts, retries, token refreshes).
+
+use std::time::Duration;
+
+/// The upstream operations, as metric labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// `POST /oauth/token`.
+    FetchToken,
+    /// `POST /api/v2/webchat/instances/guests`.
+    CreateGuest,
+    /// `GET /api/v2/routing/queues/{id}`.
+    GetQueue,
+}
+
+impl Operation {
+    /// Metric label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::FetchToken => "fetch_token",
+            Self::CreateGuest => "create_guest",
+            Self::GetQueue => "get_queue",
+        }
+    }
+}
+
+/// Receives one call per upstream event. Implementations must be cheap and must not block.
+pub trait UpstreamObserver: Send + Sync {
+    /// One HTTP attempt finished. `outcome` is the status code as text (`"200"`, `"429"`) or a
+    /// failure label (`"timeout"`, `"transport"`, `"decode"`).
+    fn attempt(&self, operation: Operation, outcome: &str, elapsed: Duration) {
+        let _ = (operation, outcome, elapsed);
+    }
+
+    /// A retry was scheduled after `reason` (`"429"`, `"503"`, `"transport"`, `"401"`, ...).
+    fn retry(&self, operation: Operation, reason: &str) {
+        let _ = (operation, reason);
+    }
+
+    /// A token request finished; `outcome` is `"ok"` or an error kind.
+    fn token_refresh(&self, outcome: &str) {
+        let _ = outcome;
+    }
+}
+
+/// Counts nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoopObserver;
+
+impl UpstreamObserver for NoopObserver {}

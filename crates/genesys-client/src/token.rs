@@ -1,0 +1,3 @@
+//! (being written)
+/// Token cache.
+pub struct TokenCache;

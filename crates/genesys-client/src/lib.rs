@@ -21,13 +21,13 @@ use async_trait::async_trait;
 use domain::QueueId;
 use domain::genesys::{CreateGuestRequest, CreateGuestResponse, Queue};
 
-pub use client::{GenesysClient, GenesysShared};
+pub use client::{GenesysClient, GenesysShared, RESPONSE_BODY_LIMIT};
 pub use config::{ConfigError, Endpoints, GenesysConfig, RetrySettings};
 pub use error::GenesysError;
-pub use gate::BackoffGate;
+pub use gate::{BackoffGate, Passage};
 pub use observer::{NoopObserver, Operation, UpstreamObserver};
-pub use retry::{Backoff, Decision, classify, parse_retry_after};
-pub use token::TokenCache;
+pub use retry::{Backoff, Decision, GiveUp, Outcome, RetryPolicy, classify, parse_retry_after};
+pub use token::{AccessToken, FreshToken, TokenCache, refresh_margin};
 
 /// What the caller learns about a freshly fetched access token (never the token itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,165 @@
+//! The `/__admin` API: health, reset, journal, faults, token revocation, settings and JWKS.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::genesys::{CORRELATION_ID_HEADER, error_codes};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::ADMIN_PREFIX;
+use crate::faults::FaultSpec;
+use crate::genesys::{correlation_id, genesys_error};
+use crate::settings::SettingsPatch;
+use crate::state::MockState;
+
+/// Registers the admin routes under [`ADMIN_PREFIX`].
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope(ADMIN_PREFIX)
+            .wrap(actix_web::middleware::from_fn(with_correlation_id))
+            .route("/health", web::get().to(health))
+            .route("/reset", web::post().to(reset))
+            .service(
+                web::resource("/requests")
+                    .route(web::get().to(list_requests))
+                    .route(web::delete().to(clear_requests)),
+            )
+            .service(
+                web::resource("/faults")
+                    .route(web::get().to(list_faults))
+                    .route(web::post().to(add_fault))
+                    .route(web::delete().to(clear_faults)),
+            )
+            .route("/faults/{id}", web::delete().to(delete_fault))
+            .route("/tokens/revoke", web::post().to(revoke_tokens))
+            .service(
+                web::resource("/settings")
+                    .route(web::get().to(get_settings))
+                    .route(web::patch().to(patch_settings)),
+            )
+            .route("/jwks.json", web::get().to(jwks))
+            .default_service(web::to(unknown_admin_route)),
+    );
+}
+
+/// Echoes or creates `inin-correlation-id` on admin answers too.
+async fn with_correlation_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = correlation_id(req.request());
+    let mut res = next.call(req).await?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static(CORRELATION_ID_HEADER), value);
+    }
+    Ok(res)
+}
+
+fn bad_request(req: &HttpRequest, message: impl Into<String>) -> HttpResponse {
+    genesys_error(
+        StatusCode::BAD_REQUEST,
+        error_codes::BAD_REQUEST,
+        message,
+        &correlation_id(req),
+    )
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+async fn reset(state: web::Data<MockState>) -> HttpResponse {
+    state.reset();
+    tracing::info!("state reset");
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct PathFilter {
+    path: Option<String>,
+}
+
+async fn list_requests(req: HttpRequest, state: web::Data<MockState>) -> HttpResponse {
+    let filter = match web::Query::<PathFilter>::from_query(req.query_string()) {
+        Ok(filter) => filter.into_inner(),
+        Err(e) => return bad_request(&req, format!("invalid query: {e}")),
+    };
+    HttpResponse::Ok().json(json!({"requests": state.requests(filter.path.as_deref())}))
+}
+
+async fn clear_requests(state: web::Data<MockState>) -> HttpResponse {
+    state.clear_requests();
+    HttpResponse::NoContent().finish()
+}
+
+async fn list_faults(state: web::Data<MockState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"faults": state.faults()}))
+}
+
+async fn add_fault(req: HttpRequest, body: web::Bytes, state: web::Data<MockState>) -> HttpResponse {
+    let spec = match serde_json::from_slice::<FaultSpec>(&body) {
+        Ok(spec) => spec,
+        Err(e) => return bad_request(&req, format!("invalid fault: {e}")),
+    };
+    if let Err(message) = spec.validate() {
+        return bad_request(&req, format!("invalid fault: {message}"));
+    }
+    let id = state.add_fault(spec);
+    HttpResponse::Created().json(json!({"id": id}))
+}
+
+async fn clear_faults(state: web::Data<MockState>) -> HttpResponse {
+    state.clear_faults();
+    HttpResponse::NoContent().finish()
+}
+
+async fn delete_fault(req: HttpRequest, id: web::Path<String>, state: web::Data<MockState>) -> HttpResponse {
+    if state.remove_fault(&id) {
+        HttpResponse::NoContent().finish()
+    } else {
+        genesys_error(
+            StatusCode::NOT_FOUND,
+            error_codes::NOT_FOUND,
+            format!("Fault {id} not found"),
+            &correlation_id(&req),
+        )
+    }
+}
+
+async fn revoke_tokens(state: web::Data<MockState>) -> HttpResponse {
+    state.revoke_tokens();
+    HttpResponse::NoContent().finish()
+}
+
+async fn get_settings(state: web::Data<MockState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.runtime())
+}
+
+async fn patch_settings(req: HttpRequest, body: web::Bytes, state: web::Data<MockState>) -> HttpResponse {
+    let patch = match serde_json::from_slice::<SettingsPatch>(&body) {
+        Ok(patch) => patch,
+        Err(e) => return bad_request(&req, format!("invalid settings: {e}")),
+    };
+    match state.patch_settings(&patch) {
+        Ok(settings) => HttpResponse::Ok().json(settings),
+        Err(e) => bad_request(&req, e.to_string()),
+    }
+}
+
+async fn jwks(state: web::Data<MockState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.signer.jwks())
+}
+
+async fn unknown_admin_route(req: HttpRequest) -> HttpResponse {
+    genesys_error(
+        StatusCode::NOT_FOUND,
+        error_codes::NOT_FOUND,
+        format!("No admin route matches {} {}", req.method(), req.path()),
+        &correlation_id(&req),
+    )
+}

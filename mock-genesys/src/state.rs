@@ -1,0 +1,291 @@
+//! The emulator's in-memory state, shared by every worker and by [`crate::MockServer`].
+//!
+//! Each piece has its own mutex, held only for a few map operations (never across I/O or awaits).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use domain::QueueId;
+
+use crate::faults::{ActiveFault, FaultAction, FaultList, FaultSpec};
+use crate::journal::{Journal, JournalEntry};
+use crate::settings::{
+    ClientConfig, InvalidSetting, MockSettings, RateLimit, RuntimeSettings, SettingsPatch,
+};
+use crate::signing::GuestTokenSigner;
+
+/// Above this many live access tokens, issuing one first drops the expired ones.
+const TOKEN_PRUNE_THRESHOLD: usize = 10_000;
+
+pub(crate) struct MockState {
+    startup: RuntimeSettings,
+    pub(crate) issuer: String,
+    clients: HashMap<String, ClientConfig>,
+    queues: HashMap<QueueId, String>,
+    pub(crate) signer: GuestTokenSigner,
+    runtime: Mutex<RuntimeSettings>,
+    tokens: Mutex<HashMap<String, AccessToken>>,
+    windows: Mutex<HashMap<String, FixedWindow>>,
+    faults: Mutex<FaultList>,
+    journal: Mutex<Journal>,
+    next_request_id: AtomicU64,
+}
+
+struct AccessToken {
+    client_id: String,
+    expires_at: Instant,
+}
+
+/// Locks `m`, ignoring poisoning: every critical section leaves the data consistent.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl MockState {
+    pub(crate) fn new(settings: &MockSettings) -> std::io::Result<Self> {
+        settings
+            .validate()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        Ok(Self {
+            startup: settings.runtime(),
+            issuer: settings.issuer.clone(),
+            clients: settings
+                .clients
+                .iter()
+                .map(|c| (c.id.clone(), c.clone()))
+                .collect(),
+            queues: settings.queues.iter().map(|q| (q.id, q.name.clone())).collect(),
+            signer: GuestTokenSigner::generate()?,
+            runtime: Mutex::new(settings.runtime()),
+            tokens: Mutex::new(HashMap::new()),
+            windows: Mutex::new(HashMap::new()),
+            faults: Mutex::new(FaultList::default()),
+            journal: Mutex::new(Journal::new(settings.journal_limit)),
+            next_request_id: AtomicU64::new(1),
+        })
+    }
+
+    pub(crate) fn runtime(&self) -> RuntimeSettings {
+        *lock(&self.runtime)
+    }
+
+    pub(crate) fn patch_settings(&self, patch: &SettingsPatch) -> Result<RuntimeSettings, InvalidSetting> {
+        let mut runtime = lock(&self.runtime);
+        let next = runtime.patched(patch)?;
+        if next.rate_limit != runtime.rate_limit {
+            // New figures start from a fresh window rather than inheriting old counts.
+            lock(&self.windows).clear();
+        }
+        *runtime = next;
+        Ok(next)
+    }
+
+    /// Clears journal, faults and windows, revokes every token and restores the start-up settings.
+    pub(crate) fn reset(&self) {
+        *lock(&self.runtime) = self.startup;
+        lock(&self.tokens).clear();
+        lock(&self.windows).clear();
+        lock(&self.faults).clear();
+        lock(&self.journal).clear();
+    }
+
+    /// The client if `id` and `secret` match a configured one.
+    pub(crate) fn client(&self, id: &str, secret: &str) -> Option<&ClientConfig> {
+        self.clients.get(id).filter(|c| c.secret == secret)
+    }
+
+    pub(crate) fn has_scope(&self, client_id: &str, scope: &str) -> bool {
+        self.clients
+            .get(client_id)
+            .is_some_and(|c| c.scopes.iter().any(|s| s == scope))
+    }
+
+    pub(crate) fn queue_name(&self, id: &QueueId) -> Option<&str> {
+        self.queues.get(id).map(String::as_str)
+    }
+
+    pub(crate) fn store_token(&self, token: String, client_id: &str, ttl: Duration) {
+        let now = Instant::now();
+        let mut tokens = lock(&self.tokens);
+        if tokens.len() >= TOKEN_PRUNE_THRESHOLD {
+            tokens.retain(|_, t| t.expires_at > now);
+        }
+        tokens.insert(
+            token,
+            AccessToken {
+                client_id: client_id.to_owned(),
+                expires_at: now + ttl,
+            },
+        );
+    }
+
+    /// The client owning a live access token.
+    pub(crate) fn token_client(&self, token: &str) -> Option<String> {
+        let tokens = lock(&self.tokens);
+        tokens
+            .get(token)
+            .filter(|t| Instant::now() < t.expires_at)
+            .map(|t| t.client_id.clone())
+    }
+
+    pub(crate) fn revoke_tokens(&self) {
+        lock(&self.tokens).clear();
+    }
+
+    /// Counts one API request of `client_id` against the rate limit, if one is on.
+    pub(crate) fn admit(&self, client_id: &str) -> Option<(RateLimit, Admission)> {
+        let limit = self.runtime().rate_limit?;
+        let now = Instant::now();
+        let mut windows = lock(&self.windows);
+        let window = windows
+            .entry(client_id.to_owned())
+            .or_insert_with(|| FixedWindow::starting(now));
+        Some((limit, window.admit(&limit, now)))
+    }
+
+    pub(crate) fn next_request_id(&self) -> u64 {
+        self.next_request_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn take_fault(&self, method: &str, path: &str) -> Option<FaultAction> {
+        lock(&self.faults).take(method, path)
+    }
+
+    pub(crate) fn add_fault(&self, spec: FaultSpec) -> String {
+        lock(&self.faults).add(spec)
+    }
+
+    pub(crate) fn faults(&self) -> Vec<ActiveFault> {
+        lock(&self.faults).list()
+    }
+
+    pub(crate) fn remove_fault(&self, id: &str) -> bool {
+        lock(&self.faults).remove(id)
+    }
+
+    pub(crate) fn clear_faults(&self) {
+        lock(&self.faults).clear();
+    }
+
+    pub(crate) fn journal(&self, entry: JournalEntry) {
+        lock(&self.journal).push(entry);
+    }
+
+    pub(crate) fn requests(&self, path: Option<&str>) -> Vec<JournalEntry> {
+        lock(&self.journal).entries(path)
+    }
+
+    pub(crate) fn clear_requests(&self) {
+        lock(&self.journal).clear();
+    }
+}
+
+/// The outcome of counting one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Within the limit: `count` requests so far in this window.
+    Allowed { count: u32, reset_secs: u64 },
+    /// Over the limit until the window resets.
+    Limited { count: u32, reset_secs: u64 },
+}
+
+/// One client's current window.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FixedWindow {
+    started: Instant,
+    count: u32,
+}
+
+impl FixedWindow {
+    pub(crate) fn starting(now: Instant) -> Self {
+        Self {
+            started: now,
+            count: 0,
+        }
+    }
+
+    pub(crate) fn admit(&mut self, limit: &RateLimit, now: Instant) -> Admission {
+        let length = Duration::from_secs(limit.window_seconds);
+        if now.saturating_duration_since(self.started) >= length {
+            *self = Self::starting(now);
+        }
+        let left = length.saturating_sub(now.saturating_duration_since(self.started));
+        // Whole seconds, rounded up, so that waiting that long always lands in the next window.
+        let reset_secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        if self.count >= limit.requests {
+            return Admission::Limited {
+                count: self.count,
+                reset_secs: reset_secs.max(1),
+            };
+        }
+        self.count += 1;
+        Admission::Allowed {
+            count: self.count,
+            reset_secs,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: RateLimit = RateLimit {
+        requests: 2,
+        window_seconds: 10,
+    };
+
+    #[test]
+    fn a_window_admits_its_quota_then_limits_until_it_resets() {
+        let t0 = Instant::now();
+        let mut window = FixedWindow::starting(t0);
+        assert_eq!(
+            window.admit(&LIMIT, t0),
+            Admission::Allowed {
+                count: 1,
+                reset_secs: 10
+            }
+        );
+        assert_eq!(
+            window.admit(&LIMIT, t0 + Duration::from_millis(2500)),
+            Admission::Allowed {
+                count: 2,
+                reset_secs: 8
+            }
+        );
+        assert_eq!(
+            window.admit(&LIMIT, t0 + Duration::from_millis(9100)),
+            Admission::Limited {
+                count: 2,
+                reset_secs: 1
+            }
+        );
+        assert_eq!(
+            window.admit(&LIMIT, t0 + Duration::from_secs(10)),
+            Admission::Allowed {
+                count: 1,
+                reset_secs: 10
+            }
+        );
+    }
+
+    #[test]
+    fn retry_after_is_never_zero() {
+        let t0 = Instant::now();
+        let mut window = FixedWindow::starting(t0);
+        let one = RateLimit {
+            requests: 1,
+            window_seconds: 1,
+        };
+        window.admit(&one, t0);
+        assert_eq!(
+            window.admit(&one, t0 + Duration::from_millis(999)),
+            Admission::Limited {
+                count: 1,
+                reset_secs: 1
+            }
+        );
+    }
+}

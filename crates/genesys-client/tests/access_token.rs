@@ -1,0 +1,203 @@
+//! The access token against the real emulator: single-flight across workers, refresh before
+//! expiry, recovery after revocation, and no retry storm on bad credentials.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use genesys_client::{GenesysApi, GenesysClient, GenesysError, Operation, RetrySettings};
+use mock_genesys::MockSettings;
+
+#[test]
+fn two_hundred_calls_on_four_workers_with_a_cold_cache_make_exactly_one_token_request() {
+    let mock = emulator();
+    let (shared, recorder) = shared(config(&mock));
+    const WORKERS: usize = 4;
+    const CALLS_PER_WORKER: usize = 50;
+    let start_together = Arc::new(Barrier::new(WORKERS));
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            let shared = shared.clone();
+            let start_together = start_together.clone();
+            // Each OS thread is one actix worker with its own System and its own awc client.
+            thread::spawn(move || {
+                actix_rt::System::new().block_on(async move {
+                    let client = GenesysClient::new(shared);
+                    let request = guest_request(SUPPORT_QUEUE);
+                    start_together.wait();
+                    let calls = (0..CALLS_PER_WORKER).map(|_| client.create_guest(&request));
+                    futures_util::future::join_all(calls).await
+                })
+            })
+        })
+        .collect();
+    let results: Vec<_> = workers
+        .into_iter()
+        .flat_map(|w| w.join().expect("worker thread"))
+        .collect();
+
+    let failures: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(failures.is_empty(), "failed calls: {failures:?}");
+    assert_eq!(results.len(), WORKERS * CALLS_PER_WORKER);
+    assert_eq!(token_calls(&mock).len(), 1, "exactly one token request");
+    assert_eq!(recorder.token_refreshes(), ["ok"]);
+    let guests = guest_calls(&mock);
+    assert_eq!(guests.len(), 200);
+    assert!(guests.iter().all(|e| e.status == 200));
+    assert!(shared.has_token());
+}
+
+#[actix_rt::test]
+async fn a_three_second_token_is_refreshed_before_it_expires_one_request_per_refresh() {
+    let mock = emulator_with(MockSettings {
+        token_ttl_seconds: 3,
+        rate_limit: None,
+        ..MockSettings::default()
+    });
+    let (client, recorder) = client(config(&mock));
+    let request = guest_request(SUPPORT_QUEUE);
+    let run_for = Duration::from_secs(10);
+    let started = Instant::now();
+    // Two callers keep the route busy for ten seconds, paced so the journal stays small.
+    let caller = || async {
+        let mut made = 0u32;
+        while started.elapsed() < run_for {
+            client.create_guest(&request).await.expect("every call succeeds");
+            made += 1;
+            actix_rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        made
+    };
+    let (a, b) = futures_util::future::join(caller(), caller()).await;
+    assert!(a + b > 100, "calls were kept up: {}", a + b);
+
+    let all = mock.requests(None);
+    assert!(
+        all.iter().all(|e| e.status != 401),
+        "a token was used after it expired"
+    );
+    assert!(recorder.retries(Operation::CreateGuest).is_empty());
+    let tokens = token_calls(&mock);
+    // Refreshed halfway through each 3 s lifetime: about 7 requests in 10 s.
+    assert!(
+        (3..=10).contains(&tokens.len()),
+        "token requests: {}",
+        tokens.len()
+    );
+    assert!(tokens.iter().all(|e| e.status == 200));
+    for pair in tokens.windows(2) {
+        let gap = pair[1].received_at - pair[0].received_at;
+        assert!(
+            gap >= time::Duration::milliseconds(500),
+            "two token requests for one refresh, {gap} apart"
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn after_revocation_the_next_call_fetches_one_new_token_and_retries_once() {
+    let mock = emulator();
+    let (client, recorder) = client(config(&mock));
+    let request = guest_request(SUPPORT_QUEUE);
+    client.create_guest(&request).await.expect("warm-up call");
+    let seen = mock.requests(None).last().map(|e| e.id).unwrap_or(0);
+
+    mock.revoke_tokens();
+    client
+        .create_guest(&request)
+        .await
+        .expect("recovers with a new token");
+
+    let after: Vec<_> = mock.requests(None).into_iter().filter(|e| e.id > seen).collect();
+    let paths: Vec<(&str, u16)> = after.iter().map(|e| (e.path.as_str(), e.status)).collect();
+    assert_eq!(
+        paths,
+        [
+            (domain::genesys::GUESTS_PATH, 401),
+            (domain::genesys::OAUTH_TOKEN_PATH, 200),
+            (domain::genesys::GUESTS_PATH, 200),
+        ]
+    );
+    assert_eq!(recorder.retries(Operation::CreateGuest), ["401"]);
+}
+
+#[actix_rt::test]
+async fn a_wrong_client_secret_fails_as_upstream_auth_after_one_token_request() {
+    let mock = emulator();
+    let (client, recorder) = client(config_for(
+        &mock,
+        "local-client",
+        "not-the-secret",
+        RetrySettings::default(),
+    ));
+    let err = client
+        .create_guest(&guest_request(SUPPORT_QUEUE))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, GenesysError::UpstreamAuth { status: 401, reason, .. } if reason == "invalid_client"),
+        "{err:?}"
+    );
+    assert_eq!(token_calls(&mock).len(), 1, "no retry storm on bad credentials");
+    assert!(guest_calls(&mock).is_empty());
+    assert_eq!(recorder.token_refreshes(), ["upstream_auth"]);
+    assert!(!client.has_token());
+    assert!(!err.to_string().contains("not-the-secret"));
+}
+
+#[actix_rt::test]
+async fn a_client_without_the_guest_scope_fails_as_upstream_auth_without_refreshing() {
+    let mock = emulator();
+    let (client, _) = client(config_for(
+        &mock,
+        "no-scope-client",
+        "no-scope-secret",
+        RetrySettings::default(),
+    ));
+    let err = client
+        .create_guest(&guest_request(SUPPORT_QUEUE))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, GenesysError::UpstreamAuth { status: 403, reason, correlation_id: Some(_) } if reason == "missing.permissions"),
+        "{err:?}"
+    );
+    assert_eq!(token_calls(&mock).len(), 1);
+    assert_eq!(statuses(&guest_calls(&mock)), [403]);
+}
+
+#[actix_rt::test]
+async fn fetch_token_gets_a_token_with_basic_auth_and_the_client_credentials_form() {
+    let mock = emulator();
+    let (client, recorder) = client(config(&mock));
+    assert!(!client.has_token());
+    let status = client.fetch_token().await.expect("token");
+    assert_eq!(status.expires_in, Duration::from_secs(86_400));
+    assert!(client.has_token());
+    assert_eq!(recorder.token_refreshes(), ["ok"]);
+
+    let tokens = token_calls(&mock);
+    assert_eq!(tokens.len(), 1);
+    let entry = &tokens[0];
+    assert_eq!(entry.method, "POST");
+    assert!(entry.headers["authorization"].starts_with("Basic "));
+    assert!(
+        entry.headers["content-type"].starts_with("application/x-www-form-urlencoded"),
+        "{:?}",
+        entry.headers
+    );
+    assert_eq!(entry.body, "grant_type=client_credentials");
+    // Genesys generates the correlation id; we only read it back.
+    assert!(!entry.headers.contains_key("inin-correlation-id"));
+
+    client
+        .create_guest(&guest_request(SUPPORT_QUEUE))
+        .await
+        .expect("guest");
+    let guest = &guest_calls(&mock)[0];
+    assert!(guest.headers["authorization"].starts_with("Bearer "));
+    assert_eq!(token_calls(&mock).len(), 1, "the fetched token is reused");
+}

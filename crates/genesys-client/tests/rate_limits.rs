@@ -1,0 +1,121 @@
+//! 429 handling against the real emulator: Retry-After is waited out within the budget, refused
+//! beyond it, and shared by concurrent callers so they do not each collect a 429.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use domain::genesys::GUESTS_PATH;
+use genesys_client::{GenesysApi, GenesysError, Operation};
+use mock_genesys::FaultSpec;
+
+fn rate_limit_fault(retry_after: &str, times: u32) -> FaultSpec {
+    FaultSpec {
+        path: GUESTS_PATH.to_owned(),
+        times: Some(times),
+        status: Some(429),
+        retry_after: Some(retry_after.to_owned()),
+        ..FaultSpec::default()
+    }
+}
+
+#[actix_rt::test]
+async fn two_429s_with_retry_after_one_second_are_waited_out_and_the_third_call_succeeds() {
+    let mock = emulator();
+    let (client, recorder) = client(config(&mock));
+    mock.add_fault(rate_limit_fault("1", 2));
+
+    let started = Instant::now();
+    client
+        .create_guest(&guest_request(SUPPORT_QUEUE))
+        .await
+        .expect("succeeds after two waits");
+    let elapsed = started.elapsed();
+
+    assert!(elapsed >= Duration::from_millis(1800), "waited only {elapsed:?}");
+    assert_eq!(statuses(&guest_calls(&mock)), [429, 429, 200]);
+    assert_eq!(recorder.retries(Operation::CreateGuest), ["429", "429"]);
+}
+
+#[actix_rt::test]
+async fn a_retry_after_longer_than_the_budget_fails_at_once_as_rate_limited() {
+    let mock = emulator();
+    let (client, _) = client(config(&mock));
+    mock.add_fault(rate_limit_fault("120", 1));
+
+    let started = Instant::now();
+    let err = client
+        .create_guest(&guest_request(SUPPORT_QUEUE))
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+
+    assert!(
+        matches!(&err, GenesysError::RateLimited { retry_after, correlation_id: Some(_) } if *retry_after == Duration::from_secs(120)),
+        "{err:?}"
+    );
+    // Generous bound: the point is that the caller is not held for the 120 s, nor the 10 s budget.
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "held the caller for {elapsed:?}"
+    );
+    assert_eq!(guest_calls(&mock).len(), 1);
+}
+
+#[actix_rt::test]
+async fn later_callers_fail_fast_while_a_long_retry_after_is_in_force_without_calling_genesys() {
+    let mock = emulator();
+    let (client, _) = client(config(&mock));
+    mock.add_fault(rate_limit_fault("120", 1));
+    let request = guest_request(SUPPORT_QUEUE);
+    client.create_guest(&request).await.unwrap_err();
+
+    let err = client.create_guest(&request).await.unwrap_err();
+    assert!(
+        matches!(&err, GenesysError::RateLimited { retry_after, .. } if *retry_after > Duration::from_secs(100)),
+        "{err:?}"
+    );
+    assert_eq!(
+        guest_calls(&mock).len(),
+        1,
+        "the gate kept the second call at home"
+    );
+    // Other routes are not held back by the guest route's limit.
+    client
+        .get_queue(&SUPPORT_QUEUE.parse().unwrap())
+        .await
+        .expect("queue lookups still go through");
+}
+
+#[actix_rt::test]
+async fn callers_arriving_during_a_retry_after_wait_it_out_instead_of_collecting_429s() {
+    let mock = emulator();
+    let (client, recorder) = client(config(&mock));
+    let request = guest_request(SUPPORT_QUEUE);
+    mock.add_fault(rate_limit_fault("1", 1));
+
+    let first = client.create_guest(&request);
+    let others = async {
+        // Launch the other 49 once the first call has its 429 and the gate is closed.
+        recorder.retried.notified().await;
+        let calls = (0..49).map(|_| client.create_guest(&request));
+        futures_util::future::join_all(calls).await
+    };
+    let (first, others) = futures_util::future::join(first, others).await;
+
+    first.expect("the first call succeeds after its wait");
+    let failures: Vec<_> = others.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(failures.is_empty(), "{failures:?}");
+    let guests = guest_calls(&mock);
+    let limited: Vec<_> = guests.iter().filter(|e| e.status == 429).collect();
+    assert_eq!(limited.len(), 1, "exactly one 429, no burst");
+    assert_eq!(guests.iter().filter(|e| e.status == 200).count(), 50);
+    // No guest call reached Genesys while its Retry-After was in force.
+    let opened = limited[0].received_at + time::Duration::milliseconds(900);
+    let early: Vec<_> = guests
+        .iter()
+        .filter(|e| e.status == 200 && e.received_at < opened)
+        .collect();
+    assert!(early.is_empty(), "{} calls sent during the wait", early.len());
+}

@@ -3,7 +3,7 @@
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use domain::QueueId;
@@ -47,7 +47,7 @@ pub(crate) async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<
             tracing::debug!(method = %req.method(), path = req.path(), %correlation_id, "fault: connection reset");
             return HttpResponse::InternalServerError().force_close().finish();
         }
-        Some(FaultAnswer::Malformed) => HttpResponse::Ok().content_type(mime_json()).body(MALFORMED_BODY),
+        Some(FaultAnswer::Malformed) => HttpResponse::Ok().content_type("application/json").body(MALFORMED_BODY),
         Some(FaultAnswer::Respond {
             status,
             retry_after,
@@ -66,18 +66,24 @@ pub(crate) async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<
     response
 }
 
-fn mime_json() -> &'static str {
-    "application/json"
-}
+/// The correlation id already chosen for a request, kept in its extensions.
+#[derive(Clone)]
+pub(crate) struct CorrelationId(pub(crate) String);
 
-/// The request's own correlation id, or a new UUID.
+/// The request's own correlation id, or a new UUID (the same one for every call on one request).
 pub(crate) fn correlation_id(req: &HttpRequest) -> String {
-    req.headers()
+    if let Some(CorrelationId(id)) = req.extensions().get::<CorrelationId>() {
+        return id.clone();
+    }
+    let id = req
+        .headers()
         .get(CORRELATION_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= MAX_CORRELATION_ID_LEN)
-        .map_or_else(|| Uuid::new_v4().to_string(), str::to_owned)
+        .map_or_else(|| Uuid::new_v4().to_string(), str::to_owned);
+    req.extensions_mut().insert(CorrelationId(id.clone()));
+    id
 }
 
 fn route(req: &HttpRequest, body: &[u8], state: &MockState, correlation_id: &str) -> HttpResponse {

@@ -94,6 +94,11 @@ async fn a_three_second_token_is_refreshed_before_it_expires_one_request_per_ref
             gap >= time::Duration::milliseconds(500),
             "two token requests for one refresh, {gap} apart"
         );
+        // Refreshed ahead of expiry (due after 1.5 s), not once the 3 s have run out.
+        assert!(
+            gap < time::Duration::milliseconds(2800),
+            "the token was not refreshed before it expired: {gap} between requests"
+        );
     }
 }
 
@@ -122,6 +127,29 @@ async fn after_revocation_the_next_call_fetches_one_new_token_and_retries_once()
         ]
     );
     assert_eq!(recorder.retries(Operation::CreateGuest), ["401"]);
+}
+
+#[actix_rt::test]
+async fn fifty_calls_refused_with_the_revoked_token_share_one_new_token() {
+    let mock = emulator();
+    let (client, _) = client(config(&mock));
+    let request = guest_request(SUPPORT_QUEUE);
+    client.create_guest(&request).await.expect("warm-up call");
+    mock.revoke_tokens();
+
+    let calls = (0..50).map(|_| client.create_guest(&request));
+    let results = futures_util::future::join_all(calls).await;
+
+    let failures: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(failures.is_empty(), "{failures:?}");
+    // A late 401 for the old token must not throw away the new one and fetch again.
+    assert_eq!(
+        token_calls(&mock).len(),
+        2,
+        "the warm-up token and one replacement"
+    );
+    let guests = guest_calls(&mock);
+    assert_eq!(guests.iter().filter(|e| e.status == 200).count(), 51);
 }
 
 #[actix_rt::test]

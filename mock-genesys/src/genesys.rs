@@ -47,7 +47,9 @@ pub(crate) async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<
             tracing::debug!(method = %req.method(), path = req.path(), %correlation_id, "fault: connection reset");
             return HttpResponse::InternalServerError().force_close().finish();
         }
-        Some(FaultAnswer::Malformed) => HttpResponse::Ok().content_type("application/json").body(MALFORMED_BODY),
+        Some(FaultAnswer::Malformed) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(MALFORMED_BODY),
         Some(FaultAnswer::Respond {
             status,
             retry_after,

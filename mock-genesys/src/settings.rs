@@ -106,7 +106,7 @@ impl RateLimit {
 }
 
 /// Delay added to every Genesys route: a fixed number of milliseconds or a uniform range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Latency {
     /// Always this many milliseconds.
@@ -118,6 +118,25 @@ pub enum Latency {
         /// Longest delay in milliseconds.
         max: u64,
     },
+}
+
+impl<'de> Deserialize<'de> for Latency {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Fixed(u64),
+            Range { min: u64, max: u64 },
+        }
+        // The untagged error ("did not match any variant") would not say what is expected.
+        match Raw::deserialize(d) {
+            Ok(Raw::Fixed(ms)) => Ok(Latency::Fixed(ms)),
+            Ok(Raw::Range { min, max }) => Ok(Latency::Range { min, max }),
+            Err(_) => Err(serde::de::Error::custom(
+                "latency must be a number of milliseconds or a range {\"min\": ms, \"max\": ms}",
+            )),
+        }
+    }
 }
 
 impl Default for Latency {

@@ -22,7 +22,11 @@ async fn issues_a_bearer_token_for_basic_credentials() {
     assert_eq!(body["token_type"], "bearer");
     assert_eq!(body["expires_in"], 86_400);
     assert!(body["access_token"].as_str().unwrap().len() >= 32);
-    assert_ne!(h.token().await, body["access_token"].as_str().unwrap(), "every token is new");
+    assert_ne!(
+        h.token().await,
+        body["access_token"].as_str().unwrap(),
+        "every token is new"
+    );
 }
 
 #[actix_rt::test]
@@ -42,7 +46,10 @@ async fn issues_a_token_for_credentials_in_form_fields() {
 #[actix_rt::test]
 async fn refuses_unknown_clients_and_wrong_secrets_with_invalid_client() {
     let h = Harness::start();
-    for (id, secret) in [("local-client", "not-the-secret-8f3a"), ("nobody", "local-secret")] {
+    for (id, secret) in [
+        ("local-client", "not-the-secret-8f3a"),
+        ("nobody", "local-secret"),
+    ] {
         let reply = h.token_reply(id, secret).await;
         assert_eq!(reply.status, 401);
         assert_eq!(reply.json()["error"], "invalid_client");
@@ -64,7 +71,10 @@ async fn refuses_a_missing_or_other_grant_type_or_a_body_that_is_not_a_form() {
         ("application/x-www-form-urlencoded", b""),
         ("application/x-www-form-urlencoded", b"grant_type=password"),
         ("application/json", br#"{"grant_type":"client_credentials"}"#),
-        ("application/x-www-form-urlencoded", b"grant_type=client_credentials&grant_type=x"),
+        (
+            "application/x-www-form-urlencoded",
+            b"grant_type=client_credentials&grant_type=x",
+        ),
     ];
     for (content_type, body) in cases {
         let request = h
@@ -88,7 +98,10 @@ async fn creates_a_guest_whose_token_verifies_against_the_jwks() {
     let reply = h.create_guest(&token).await;
     assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
     let body = reply.json();
-    assert_eq!(body["routing"], json!({"queueId": SUPPORT_QUEUE, "language": "en-us"}));
+    assert_eq!(
+        body["routing"],
+        json!({"queueId": SUPPORT_QUEUE, "language": "en-us"})
+    );
     let guest_id = uuid::Uuid::parse_str(body["guestId"].as_str().unwrap()).unwrap();
     assert_eq!(guest_id.get_version_num(), 4);
 
@@ -96,7 +109,9 @@ async fn creates_a_guest_whose_token_verifies_against_the_jwks() {
     let guest_token = body["guestToken"].as_str().unwrap();
     let header = jsonwebtoken::decode_header(guest_token).unwrap();
     assert_eq!(header.alg, Algorithm::EdDSA);
-    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("the token's kid is in the JWKS");
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("the token's kid is in the JWKS");
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.set_issuer(&[MockSettings::default().issuer]);
     validation.set_required_spec_claims(&["exp", "iat", "iss", "sub"]);
@@ -121,7 +136,10 @@ async fn creates_a_guest_whose_token_verifies_against_the_jwks() {
 async fn a_tampered_guest_token_does_not_verify() {
     let h = Harness::start();
     let token = h.token().await;
-    let guest_token = h.create_guest(&token).await.json()["guestToken"].as_str().unwrap().to_owned();
+    let guest_token = h.create_guest(&token).await.json()["guestToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let jwks: JwkSet = serde_json::from_value(h.get("/__admin/jwks.json").await.json()).unwrap();
     let key = DecodingKey::from_jwk(&jwks.keys[0]).unwrap();
     let (head, rest) = guest_token.split_once('.').unwrap();
@@ -142,7 +160,10 @@ async fn echoes_the_language_and_accepts_the_other_queue() {
     let body = json!({"routing": {"queueId": SALES_QUEUE, "language": "fr-ca", "wrapUpCode": "w"}});
     let reply = h.post_bearer(GUESTS, &token, &body).await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.json()["routing"], json!({"queueId": SALES_QUEUE, "language": "fr-ca"}));
+    assert_eq!(
+        reply.json()["routing"],
+        json!({"queueId": SALES_QUEUE, "language": "fr-ca"})
+    );
 }
 
 #[actix_rt::test]
@@ -159,7 +180,9 @@ async fn refuses_a_missing_unknown_or_malformed_bearer_with_bad_credentials() {
         .insert_header(("Authorization", format!("Basic {token}")));
     let reply = h.send(request, Some(guest_body().to_string().as_bytes())).await;
     assert_genesys_error(&reply, 401, "bad.credentials");
-    let reply = h.get_bearer(&format!("/api/v2/routing/queues/{SUPPORT_QUEUE}"), "nope").await;
+    let reply = h
+        .get_bearer(&format!("/api/v2/routing/queues/{SUPPORT_QUEUE}"), "nope")
+        .await;
     assert_genesys_error(&reply, 401, "bad.credentials");
 }
 
@@ -179,7 +202,10 @@ async fn names_every_offending_field_in_details() {
     let cases = [
         (json!({}), vec!["routing"]),
         (json!({"routing": {}}), vec!["routing.queueId"]),
-        (json!({"routing": {"queueId": "not-a-uuid"}}), vec!["routing.queueId"]),
+        (
+            json!({"routing": {"queueId": "not-a-uuid"}}),
+            vec!["routing.queueId"],
+        ),
         (
             json!({"routing": {"queueId": SUPPORT_QUEUE, "language": 5}, "attributes": {"n": 1}}),
             vec!["routing.language", "attributes.n"],
@@ -203,11 +229,19 @@ async fn names_every_offending_field_in_details() {
             .map(|d| d["fieldName"].as_str().unwrap())
             .collect();
         assert_eq!(named, fields, "{body}");
-        assert!(error["details"][0]["errorMessage"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(
+            error["details"][0]["errorMessage"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
     }
     let too_many: serde_json::Map<String, Value> = (0..51).map(|i| (format!("k{i}"), json!("v"))).collect();
     let reply = h
-        .post_bearer(GUESTS, &token, &json!({"routing": {"queueId": SUPPORT_QUEUE}, "attributes": too_many}))
+        .post_bearer(
+            GUESTS,
+            &token,
+            &json!({"routing": {"queueId": SUPPORT_QUEUE}, "attributes": too_many}),
+        )
         .await;
     let error = assert_genesys_error(&reply, 400, "bad.request");
     assert_eq!(error["details"][0]["fieldName"], "attributes");
@@ -237,16 +271,22 @@ async fn answers_not_found_for_a_queue_that_is_not_configured() {
 async fn looks_up_configured_queues_and_refuses_others() {
     let h = Harness::start();
     let token = h.token().await;
-    let reply = h.get_bearer(&format!("/api/v2/routing/queues/{SUPPORT_QUEUE}"), &token).await;
+    let reply = h
+        .get_bearer(&format!("/api/v2/routing/queues/{SUPPORT_QUEUE}"), &token)
+        .await;
     assert_eq!(reply.status, 200);
     assert_eq!(
         reply.json(),
         json!({"id": SUPPORT_QUEUE, "name": "Support", "selfUri": format!("/api/v2/routing/queues/{SUPPORT_QUEUE}")})
     );
-    let reply = h.get_bearer(&format!("/api/v2/routing/queues/{SALES_QUEUE}"), &token).await;
+    let reply = h
+        .get_bearer(&format!("/api/v2/routing/queues/{SALES_QUEUE}"), &token)
+        .await;
     assert_eq!(reply.json()["name"], "Sales");
     for missing in ["11111111-2222-4333-8444-555555555555", "not-a-uuid"] {
-        let reply = h.get_bearer(&format!("/api/v2/routing/queues/{missing}"), &token).await;
+        let reply = h
+            .get_bearer(&format!("/api/v2/routing/queues/{missing}"), &token)
+            .await;
         let body = assert_genesys_error(&reply, 404, "not.found");
         assert_eq!(body["message"], format!("Queue {missing} not found"));
     }
@@ -287,7 +327,10 @@ async fn echoes_the_callers_correlation_id_or_creates_one_on_every_answer() {
         .client
         .get(h.url("/__admin/health"))
         .insert_header(("inin-correlation-id", "admin-call"));
-    assert_eq!(h.send(request, None).await.header("inin-correlation-id"), Some("admin-call"));
+    assert_eq!(
+        h.send(request, None).await.header("inin-correlation-id"),
+        Some("admin-call")
+    );
 }
 
 #[actix_rt::test]
@@ -299,20 +342,37 @@ async fn api_routes_carry_rate_limit_headers_and_oauth_does_not() {
     for expected_count in 1..=3 {
         let reply = h.create_guest(&token).await;
         assert_eq!(reply.header("inin-ratelimit-allowed"), Some("300"));
-        assert_eq!(reply.header("inin-ratelimit-count"), Some(expected_count.to_string().as_str()));
+        assert_eq!(
+            reply.header("inin-ratelimit-count"),
+            Some(expected_count.to_string().as_str())
+        );
         let reset: u64 = reply.header("inin-ratelimit-reset").unwrap().parse().unwrap();
         assert!((1..=60).contains(&reset), "{reset}");
     }
-    let reply = h.get_bearer(&format!("/api/v2/routing/queues/{SUPPORT_QUEUE}"), &token).await;
-    assert_eq!(reply.header("inin-ratelimit-count"), Some("4"), "queue lookups count too");
-    assert!(h.get("/__admin/health").await.header("inin-ratelimit-allowed").is_none());
+    let reply = h
+        .get_bearer(&format!("/api/v2/routing/queues/{SUPPORT_QUEUE}"), &token)
+        .await;
+    assert_eq!(
+        reply.header("inin-ratelimit-count"),
+        Some("4"),
+        "queue lookups count too"
+    );
+    assert!(
+        h.get("/__admin/health")
+            .await
+            .header("inin-ratelimit-allowed")
+            .is_none()
+    );
 }
 
 #[actix_rt::test]
 async fn limits_each_client_per_window_and_admits_again_after_the_reset() {
     let h = Harness::start();
     let patch = h
-        .patch_json("/__admin/settings", &json!({"rateLimit": {"requests": 3, "windowSeconds": 2}}))
+        .patch_json(
+            "/__admin/settings",
+            &json!({"rateLimit": {"requests": 3, "windowSeconds": 2}}),
+        )
         .await;
     assert_eq!(patch.status, 200);
     let token = h.token().await;
@@ -330,11 +390,18 @@ async fn limits_each_client_per_window_and_admits_again_after_the_reset() {
     );
     assert_eq!(limited.header("inin-ratelimit-allowed"), Some("3"));
     assert_eq!(limited.header("inin-ratelimit-count"), Some("3"));
-    assert_eq!(h.create_guest(&other).await.status, 403, "another client has its own window");
+    assert_eq!(
+        h.create_guest(&other).await.status,
+        403,
+        "another client has its own window"
+    );
 
     actix_rt::time::sleep(Duration::from_secs(retry_after) + Duration::from_millis(200)).await;
     let admitted = h.create_guest(&token).await;
-    assert_eq!(admitted.status, 200, "waiting Retry-After seconds lands in a new window");
+    assert_eq!(
+        admitted.status, 200,
+        "waiting Retry-After seconds lands in a new window"
+    );
     assert_eq!(admitted.header("inin-ratelimit-count"), Some("1"));
 }
 
@@ -342,13 +409,18 @@ async fn limits_each_client_per_window_and_admits_again_after_the_reset() {
 async fn a_rate_limit_of_null_switches_limiting_off() {
     let h = Harness::start();
     let reply = h
-        .patch_json("/__admin/settings", &json!({"rateLimit": {"requests": 1, "windowSeconds": 60}}))
+        .patch_json(
+            "/__admin/settings",
+            &json!({"rateLimit": {"requests": 1, "windowSeconds": 60}}),
+        )
         .await;
     assert_eq!(reply.status, 200);
     let token = h.token().await;
     assert_eq!(h.create_guest(&token).await.status, 200);
     assert_eq!(h.create_guest(&token).await.status, 429);
-    let reply = h.patch_json("/__admin/settings", &json!({"rateLimit": null})).await;
+    let reply = h
+        .patch_json("/__admin/settings", &json!({"rateLimit": null}))
+        .await;
     assert_eq!(reply.json()["rateLimit"], Value::Null);
     for _ in 0..5 {
         let reply = h.create_guest(&token).await;
@@ -360,7 +432,8 @@ async fn a_rate_limit_of_null_switches_limiting_off() {
 #[actix_rt::test]
 async fn an_expired_access_token_gets_bad_credentials() {
     let h = Harness::start();
-    h.patch_json("/__admin/settings", &json!({"tokenTtlSeconds": 1})).await;
+    h.patch_json("/__admin/settings", &json!({"tokenTtlSeconds": 1}))
+        .await;
     let reply = h.token_reply("local-client", "local-secret").await;
     assert_eq!(reply.json()["expires_in"], 1);
     let token = reply.json()["access_token"].as_str().unwrap().to_owned();
@@ -372,18 +445,24 @@ async fn an_expired_access_token_gets_bad_credentials() {
 #[actix_rt::test]
 async fn guest_tokens_use_the_configured_ttl() {
     let h = Harness::start();
-    h.patch_json("/__admin/settings", &json!({"guestTokenTtlSeconds": 60})).await;
+    h.patch_json("/__admin/settings", &json!({"guestTokenTtlSeconds": 60}))
+        .await;
     let token = h.token().await;
     let body = h.create_guest(&token).await.json();
     let expires_at = OffsetDateTime::parse(body["expiresAt"].as_str().unwrap(), &Rfc3339).unwrap();
     let left = expires_at - OffsetDateTime::now_utc();
-    assert!(left <= time::Duration::seconds(60) && left > time::Duration::seconds(30), "{left}");
+    assert!(
+        left <= time::Duration::seconds(60) && left > time::Duration::seconds(30),
+        "{left}"
+    );
 }
 
 #[actix_rt::test]
 async fn latency_delays_every_genesys_route_but_not_the_admin_api() {
     let h = Harness::start();
-    let reply = h.patch_json("/__admin/settings", &json!({"latencyMs": 400})).await;
+    let reply = h
+        .patch_json("/__admin/settings", &json!({"latencyMs": 400}))
+        .await;
     assert_eq!(reply.json()["latencyMs"], 400);
     let started = Instant::now();
     let token = h.token().await;
@@ -392,8 +471,11 @@ async fn latency_delays_every_genesys_route_but_not_the_admin_api() {
     h.create_guest(&token).await;
     assert!(started.elapsed() >= Duration::from_millis(400));
 
-    h.patch_json("/__admin/settings", &json!({"latencyMs": {"min": 250, "max": 300}}))
-        .await;
+    h.patch_json(
+        "/__admin/settings",
+        &json!({"latencyMs": {"min": 250, "max": 300}}),
+    )
+    .await;
     let started = Instant::now();
     h.create_guest(&token).await;
     assert!(started.elapsed() >= Duration::from_millis(250));
@@ -410,6 +492,8 @@ async fn start_up_clients_and_queues_come_from_the_settings() {
     assert_eq!(h.token_reply("local-client", "local-secret").await.status, 401);
     let token = h.token_of("svc", "pw").await;
     assert_genesys_error(&h.create_guest(&token).await, 404, "not.found");
-    let reply = h.get_bearer(&format!("/api/v2/routing/queues/{SALES_QUEUE}"), &token).await;
+    let reply = h
+        .get_bearer(&format!("/api/v2/routing/queues/{SALES_QUEUE}"), &token)
+        .await;
     assert_eq!(reply.json()["name"], "Only");
 }

@@ -123,7 +123,12 @@ impl Harness {
 
     pub async fn token_of(&self, id: &str, secret: &str) -> String {
         let reply = self.token_reply(id, secret).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
         reply.json()["access_token"].as_str().unwrap().to_owned()
     }
 
@@ -152,7 +157,12 @@ impl Harness {
     /// `POST /__admin/faults`, returning the new id.
     pub async fn add_fault(&self, fault: Value) -> String {
         let reply = self.post_json("/__admin/faults", &fault).await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
         reply.json()["id"].as_str().unwrap().to_owned()
     }
 
@@ -170,13 +180,21 @@ impl Harness {
 
 /// Asserts the Genesys error shape and returns the body.
 pub fn assert_genesys_error(reply: &Reply, status: u16, code: &str) -> Value {
-    assert_eq!(reply.status.as_u16(), status, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status.as_u16(),
+        status,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     let body = reply.json();
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], status, "{body}");
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     assert!(body["details"].is_array() && body["errors"].is_array(), "{body}");
     let correlation = reply.header("inin-correlation-id").expect("correlation id");
-    assert_eq!(body["contextId"], correlation, "contextId equals the correlation id");
+    assert_eq!(
+        body["contextId"], correlation,
+        "contextId equals the correlation id"
+    );
     body
 }

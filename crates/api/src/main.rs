@@ -1,1 +1,83 @@
-fn main() {}
+//! `guest-token-api`: see `guest-token-api --help`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use api::cli::{Cli, Command};
+use api::settings::{ConfigProblems, environment_with_dotenv};
+use api::{Application, Settings, StartupError, healthcheck, telemetry};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let process_env: HashMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+
+    if let Some(Command::Healthcheck { ready, timeout_ms }) = cli.command {
+        let port = cli
+            .port
+            .or_else(|| process_env.get("PORT").and_then(|p| p.parse().ok()))
+            .or_else(|| process_env.get("APP__SERVER__PORT").and_then(|p| p.parse().ok()))
+            .unwrap_or(3000);
+        let path = if ready { "/readyz" } else { "/livez" };
+        let healthy = healthcheck::probe(port, path, Duration::from_millis(timeout_ms));
+        return if healthy {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        };
+    }
+
+    let settings = match load_settings(&cli, process_env) {
+        Ok(settings) => settings,
+        Err(problems) => {
+            for line in &problems.0 {
+                eprintln!("configuration error: {line}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    if matches!(cli.command, Some(Command::CheckConfig)) {
+        println!("configuration OK (APP_ENV={})", settings.environment);
+        return ExitCode::SUCCESS;
+    }
+
+    if telemetry::init(telemetry::subscriber(
+        settings.log.format,
+        &settings.log.level,
+        std::io::stdout,
+    ))
+    .is_err()
+    {
+        eprintln!("cannot install the log subscriber");
+        return ExitCode::from(1);
+    }
+    let outcome = actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings).await?;
+        app.run_until_stopped()
+            .await
+            .map_err(|source| StartupError::Bind {
+                address: "listener".to_owned(),
+                source,
+            })
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("guest-token-api: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load_settings(cli: &Cli, process_env: HashMap<String, String>) -> Result<Settings, ConfigProblems> {
+    let mut env = environment_with_dotenv(process_env, Path::new(".env"))?;
+    if let Some(port) = cli.port {
+        env.insert("PORT".to_owned(), port.to_string());
+    }
+    Settings::load(&cli.config_dir, &env)
+}

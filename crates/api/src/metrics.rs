@@ -1,0 +1,243 @@
+//! Prometheus metrics (prometheus-client), and the [`UpstreamObserver`] that feeds the upstream
+//! ones from inside the Genesys client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use genesys_client::{Operation, UpstreamObserver};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::context;
+
+/// Latency buckets in seconds, from 5 ms to 10 s (the upstream budget).
+const BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0];
+
+fn histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: String,
+    route: String,
+    status: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    operation: String,
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RetryLabels {
+    operation: String,
+    reason: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+/// The service's metric families and their registry.
+pub struct Metrics {
+    registry: Registry,
+    http_duration: Family<HttpLabels, Histogram, fn() -> Histogram>,
+    http_in_flight: Gauge,
+    upstream_duration: Family<UpstreamLabels, Histogram, fn() -> Histogram>,
+    upstream_retries: Family<RetryLabels, Counter>,
+    token_refreshes: Family<OutcomeLabels, Counter>,
+    guest_tokens_issued: Counter,
+    rate_limited: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every family in a fresh registry.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let http_duration =
+            Family::<HttpLabels, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
+        registry.register(
+            "http_server_request_duration_seconds",
+            "Duration of HTTP requests by method, route pattern and status",
+            http_duration.clone(),
+        );
+        let http_in_flight = Gauge::default();
+        registry.register(
+            "http_server_active_requests",
+            "HTTP requests being served right now",
+            http_in_flight.clone(),
+        );
+        let upstream_duration =
+            Family::<UpstreamLabels, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
+        registry.register(
+            "genesys_request_duration_seconds",
+            "Duration of each HTTP attempt to Genesys by operation and outcome (status code or failure)",
+            upstream_duration.clone(),
+        );
+        let upstream_retries = Family::<RetryLabels, Counter>::default();
+        registry.register(
+            "genesys_retries",
+            "Retries of Genesys calls by operation and the reason for the retry",
+            upstream_retries.clone(),
+        );
+        let token_refreshes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "genesys_token_refreshes",
+            "Access-token requests to Genesys by outcome",
+            token_refreshes.clone(),
+        );
+        let guest_tokens_issued = Counter::default();
+        registry.register(
+            "guest_tokens_issued",
+            "Guest tokens handed out to callers",
+            guest_tokens_issued.clone(),
+        );
+        let rate_limited = Counter::default();
+        registry.register(
+            "rate_limited_requests",
+            "Requests refused by the per-client-IP limiter",
+            rate_limited.clone(),
+        );
+        Self {
+            registry,
+            http_duration,
+            http_in_flight,
+            upstream_duration,
+            upstream_retries,
+            token_refreshes,
+            guest_tokens_issued,
+            rate_limited,
+        }
+    }
+
+    /// The Prometheus text exposition of every family.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
+        out
+    }
+
+    /// Records one served request.
+    pub fn observe_http_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        self.http_duration
+            .get_or_create(&HttpLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status: status.to_string(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a request as in flight until the guard drops.
+    pub fn track_in_flight(&self) -> InFlight {
+        self.http_in_flight.inc();
+        InFlight(self.http_in_flight.clone())
+    }
+
+    /// Counts one guest token handed out.
+    pub fn guest_token_issued(&self) {
+        self.guest_tokens_issued.inc();
+    }
+
+    /// Counts one request refused by the per-IP limiter.
+    pub fn rate_limited(&self) {
+        self.rate_limited.inc();
+    }
+}
+
+/// Decrements the in-flight gauge when dropped.
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Feeds the upstream metrics and the current request's span from the Genesys client.
+pub struct MetricsObserver(pub Arc<Metrics>);
+
+impl UpstreamObserver for MetricsObserver {
+    fn attempt(&self, operation: Operation, outcome: &str, elapsed: Duration) {
+        context::note_upstream_attempt();
+        self.0
+            .upstream_duration
+            .get_or_create(&UpstreamLabels {
+                operation: operation.as_str().to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    fn retry(&self, operation: Operation, reason: &str) {
+        self.0
+            .upstream_retries
+            .get_or_create(&RetryLabels {
+                operation: operation.as_str().to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    fn token_refresh(&self, outcome: &str) {
+        self.0
+            .token_refreshes
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposes_every_family_the_spec_asks_for() {
+        let metrics = Arc::new(Metrics::new());
+        metrics.observe_http_request("POST", "/api/webchat/guest-token", 201, Duration::from_millis(12));
+        let observer = MetricsObserver(metrics.clone());
+        observer.attempt(Operation::CreateGuest, "200", Duration::from_millis(8));
+        observer.retry(Operation::CreateGuest, "429");
+        observer.token_refresh("ok");
+        metrics.guest_token_issued();
+        metrics.rate_limited();
+        let text = metrics.encode();
+        for needle in [
+            r#"http_server_request_duration_seconds_bucket{le="0.025",method="POST",route="/api/webchat/guest-token",status="201"} 1"#,
+            r#"genesys_request_duration_seconds_count{operation="create_guest",outcome="200"} 1"#,
+            r#"genesys_retries_total{operation="create_guest",reason="429"} 1"#,
+            r#"genesys_token_refreshes_total{outcome="ok"} 1"#,
+            "guest_tokens_issued_total 1",
+            "rate_limited_requests_total 1",
+            "http_server_active_requests 0",
+        ] {
+            assert!(text.contains(needle), "missing {needle} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_in_flight_gauge_follows_its_guards() {
+        let metrics = Metrics::new();
+        let a = metrics.track_in_flight();
+        let b = metrics.track_in_flight();
+        assert!(metrics.encode().contains("http_server_active_requests 2"));
+        drop(a);
+        drop(b);
+        assert!(metrics.encode().contains("http_server_active_requests 0"));
+    }
+}

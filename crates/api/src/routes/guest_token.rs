@@ -1,0 +1,177 @@
+//! `POST /api/webchat/guest-token`: checks the caller, then asks Genesys for a guest.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::Attributes;
+use domain::api::{GuestTokenRequest, GuestTokenResponse};
+use domain::genesys::{CreateGuestRequest, GuestRouting};
+use genesys_client::{GenesysApi, GenesysError};
+use time::OffsetDateTime;
+
+use crate::context;
+use crate::error::ApiError;
+use crate::state::{AppState, GuestPolicy};
+
+/// Creates a Genesys web-chat guest and returns its short-lived guest token.
+///
+/// Checks run in this order: the caller's rate limit, its `Origin`, the content type, the body
+/// size, the body's fields, the queue allow-list, readiness; only then is Genesys called.
+#[utoipa::path(
+    post,
+    path = "/api/webchat/guest-token",
+    tag = "guest-token",
+    request_body(content = crate::openapi::GuestTokenRequestBody, content_type = "application/json"),
+    params(
+        ("Origin" = Option<String>, Header, description = "The calling page's origin; must be an allowed one when present"),
+        ("X-Request-ID" = Option<String>, Header, description = "Echoed back; 1 to 128 of [A-Za-z0-9._-], else replaced"),
+    ),
+    responses(
+        (status = 201, description = "Guest created", body = crate::openapi::GuestTokenResponseBody,
+            headers(("X-Request-ID" = String), ("Cache-Control" = String, description = "no-store"))),
+        (status = 400, description = "invalid_request: the body or a field is invalid (detail names the field)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "origin_not_allowed or queue_not_allowed", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "unknown_queue: Genesys has no such queue", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate_limited: this caller's limit or Genesys' beyond the retry budget", body = crate::openapi::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 502, description = "upstream_auth_failed or upstream_error", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "not_ready: no Genesys token yet, or shutting down", body = crate::openapi::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 504, description = "upstream_timeout", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn issue_guest_token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    genesys: web::Data<dyn GenesysApi>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(limiter) = &state.limiter {
+        let forwarded_for = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        let client = limiter.client_ip(req.peer_addr().map(|a| a.ip()), forwarded_for);
+        if let Err(retry_after) = limiter.check(client) {
+            state.metrics.rate_limited();
+            tracing::info!(client_ip = %client, "refused by the per-client limit");
+            return Err(ApiError::RateLimited { retry_after });
+        }
+    }
+    check_origin(&req, &state.policy)?;
+    check_json_content_type(&req)?;
+    let body = read_body(&req, payload, state.policy.body_limit_bytes).await?;
+    let request = GuestTokenRequest::from_json_slice(&body).map_err(ApiError::InvalidRequest)?;
+    if let Some(allowed) = &state.policy.allowed_queues
+        && !allowed.contains(&request.queue_id)
+    {
+        return Err(ApiError::QueueNotAllowed(request.queue_id));
+    }
+    if state.lifecycle.is_shutting_down() {
+        return Err(ApiError::ShuttingDown);
+    }
+    if !state.lifecycle.is_logged_in() {
+        return Err(ApiError::NotReady);
+    }
+
+    let upstream_request = upstream_request(&state.policy, request);
+    match genesys.create_guest(&upstream_request).await {
+        Ok(created) => {
+            state.lifecycle.mark_logged_in();
+            state.metrics.guest_token_issued();
+            tracing::debug!(guest_id = %created.guest_id, queue_id = %created.routing.queue_id, "guest created");
+            let body = GuestTokenResponse::new(
+                created.guest_id,
+                created.guest_token,
+                created.expires_at,
+                OffsetDateTime::now_utc(),
+            );
+            Ok(HttpResponse::Created()
+                .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+                .json(body))
+        }
+        Err(e) => {
+            if let Some(correlation_id) = e.correlation_id() {
+                context::note_correlation_id(correlation_id);
+            }
+            log_upstream_failure(&e);
+            Err(ApiError::Upstream(e))
+        }
+    }
+}
+
+/// The Genesys request for a validated caller request.
+pub fn upstream_request(policy: &GuestPolicy, request: GuestTokenRequest) -> CreateGuestRequest {
+    let customer_id = request.customer_id.unwrap_or_default();
+    let mut attributes = Attributes::new();
+    // Both values are within Genesys' limits: the source system is checked at config load and
+    // customer ids are at most 128 characters.
+    let _ = attributes.insert("sourceSystem", &policy.source_system);
+    let _ = attributes.insert("customerId", customer_id.as_str());
+    debug_assert_eq!(attributes.len(), 2);
+    CreateGuestRequest {
+        routing: GuestRouting {
+            queue_id: request.queue_id,
+            language: Some(
+                request
+                    .language
+                    .unwrap_or_else(|| policy.default_language.clone()),
+            ),
+            wrap_up_code: None,
+        },
+        attributes,
+    }
+}
+
+fn log_upstream_failure(e: &GenesysError) {
+    match e {
+        GenesysError::UpstreamAuth { .. } => tracing::error!(
+            error = %e,
+            "Genesys rejects this service's OAuth client; check GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET and the client's scopes"
+        ),
+        GenesysError::UnknownQueue { .. } | GenesysError::RateLimited { .. } => {
+            tracing::info!(error = %e, kind = e.kind(), "Genesys refused the guest");
+        }
+        _ => tracing::warn!(error = %e, kind = e.kind(), "Genesys failed to create a guest"),
+    }
+}
+
+/// Refuses a disallowed `Origin` (and a missing one when required) before any upstream call.
+pub fn check_origin(req: &HttpRequest, policy: &GuestPolicy) -> Result<(), ApiError> {
+    match req.headers().get(header::ORIGIN) {
+        None if policy.require_origin => Err(ApiError::OriginRequired),
+        None => Ok(()),
+        Some(origin) => match origin.to_str() {
+            Ok(origin) if policy.allowed_origins.contains(origin) => Ok(()),
+            _ => Err(ApiError::OriginNotAllowed),
+        },
+    }
+}
+
+fn check_json_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    let essence = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .map(|ct| ct.trim().to_ascii_lowercase());
+    match essence.as_deref() {
+        Some("application/json") => Ok(()),
+        Some(ct) if ct.starts_with("application/") && ct.ends_with("+json") => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType),
+    }
+}
+
+async fn read_body(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    match payload.to_bytes_limited(limit).await {
+        Err(_) => Err(ApiError::PayloadTooLarge { limit }),
+        Ok(Err(_)) => Err(ApiError::UnreadableBody),
+        Ok(Ok(body)) => Ok(body),
+    }
+}

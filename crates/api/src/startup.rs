@@ -1,0 +1,276 @@
+//! Building and running the service: bind, log in to Genesys, serve, shut down gracefully.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use genesys_client::{GenesysApi, GenesysClient, GenesysError, GenesysShared, UpstreamObserver};
+
+use crate::context::request_context;
+use crate::cors::cors;
+use crate::metrics::{Metrics, MetricsObserver};
+use crate::rate_limit::ClientIpLimiter;
+use crate::routes;
+use crate::settings::Settings;
+use crate::state::{AppState, GuestPolicy, Lifecycle};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Genesys rejected the OAuth client: the operator must fix the credentials.
+    #[error(
+        "Genesys rejected the OAuth client credentials; check GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET ({0})"
+    )]
+    Credentials(GenesysError),
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// `host:port` that was asked for.
+        address: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// The handle on the upstream a worker's handlers use.
+pub fn upstream_data(api: impl GenesysApi + 'static) -> web::Data<dyn GenesysApi> {
+    // Built per worker: awc's client is not Send, so this Arc never leaves its thread.
+    let boxed: Box<dyn GenesysApi> = Box::new(api);
+    web::Data::from(Arc::<dyn GenesysApi>::from(boxed))
+}
+
+/// The application for one worker: routes, CORS, request context, shared state and upstream.
+pub fn app(
+    state: web::Data<AppState>,
+    genesys: web::Data<dyn GenesysApi>,
+    cors: Cors,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(genesys)
+        .configure(routes::configure)
+        .wrap(cors)
+        .wrap(from_fn(request_context))
+}
+
+/// A bound, logged-in (or logging-in) service, ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+    shutdown: ShutdownTrigger,
+}
+
+/// Starts a graceful shutdown: readiness and new guest-token requests turn 503, then after the
+/// drain delay the listener closes and in-flight requests get the grace period to finish.
+#[derive(Clone)]
+pub struct ShutdownTrigger {
+    lifecycle: Arc<Lifecycle>,
+    handle: ServerHandle,
+    drain_delay: Duration,
+}
+
+impl ShutdownTrigger {
+    /// Begins the shutdown now and returns at once; the server future completes when it is done.
+    pub fn trigger(&self) {
+        if self.lifecycle.is_shutting_down() {
+            return;
+        }
+        self.lifecycle.begin_shutdown();
+        tracing::info!(
+            drain_delay_ms = self.drain_delay.as_millis() as u64,
+            "shutting down"
+        );
+        let handle = self.handle.clone();
+        let drain_delay = self.drain_delay;
+        actix_rt::spawn(async move {
+            actix_rt::time::sleep(drain_delay).await;
+            handle.stop(true).await;
+        });
+    }
+}
+
+impl Application {
+    /// Binds `settings.server.host:port` (port 0 picks a free one), logs in to Genesys and
+    /// prepares the server. Must run inside an actix system.
+    ///
+    /// Rejected credentials fail the build. An unreachable Genesys does not: the service then
+    /// serves `not_ready` until a background login succeeds.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let metrics = Arc::new(Metrics::new());
+        let observer: Arc<dyn UpstreamObserver> = Arc::new(MetricsObserver(metrics.clone()));
+        let shared = GenesysShared::new(settings.genesys.client_config(), observer);
+        let lifecycle = Arc::new(Lifecycle::new());
+
+        let login_client = GenesysClient::new(shared.clone());
+        match login_client.fetch_token().await {
+            Ok(status) => {
+                lifecycle.mark_logged_in();
+                tracing::info!(expires_in_s = status.expires_in.as_secs(), "logged in to Genesys");
+            }
+            Err(e @ GenesysError::UpstreamAuth { .. }) => {
+                tracing::error!(error = %e, "Genesys rejected GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET");
+                return Err(StartupError::Credentials(e));
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "Genesys is unreachable; serving not_ready until a background login succeeds"
+                );
+                actix_rt::spawn(background_login(
+                    login_client,
+                    lifecycle.clone(),
+                    settings.genesys.login_retry_initial,
+                    settings.genesys.login_retry_max,
+                ));
+            }
+        }
+
+        let limiter = settings
+            .rate_limit
+            .enabled
+            .then(|| Arc::new(ClientIpLimiter::new(&settings.rate_limit)));
+        if let Some(limiter) = &limiter {
+            actix_rt::spawn(prune_periodically(
+                Arc::downgrade(limiter),
+                settings.rate_limit.prune_interval,
+            ));
+        }
+        let state = web::Data::new(AppState {
+            policy: Arc::new(GuestPolicy::from_settings(&settings)),
+            lifecycle: lifecycle.clone(),
+            metrics,
+            limiter,
+        });
+
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let bind_error = |source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        };
+        let listener = TcpListener::bind(&address).map_err(bind_error)?;
+        let port = listener.local_addr().map_err(bind_error)?.port();
+        let cors_settings = settings.cors.clone();
+        let mut server = HttpServer::new(move || {
+            let genesys = upstream_data(GenesysClient::new(shared.clone()));
+            app(state.clone(), genesys, cors(&cors_settings))
+        })
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_timeout.as_secs());
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.listen(listener).map_err(bind_error)?.run();
+        tracing::info!(port, "listening");
+        let shutdown = ShutdownTrigger {
+            lifecycle,
+            handle: server.handle(),
+            drain_delay: settings.server.drain_delay,
+        };
+        Ok(Self {
+            port,
+            server,
+            shutdown,
+        })
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that starts the same graceful shutdown SIGTERM does.
+    pub fn shutdown_trigger(&self) -> ShutdownTrigger {
+        self.shutdown.clone()
+    }
+
+    /// Serves until a graceful shutdown (SIGTERM, SIGINT or the trigger) has finished.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let trigger = self.shutdown.clone();
+        let signals = actix_rt::spawn(async move {
+            match wait_for_signal().await {
+                Ok(name) => {
+                    tracing::info!(signal = name, "signal received");
+                    trigger.trigger();
+                }
+                Err(e) => tracing::error!(error = %e, "cannot listen for shutdown signals"),
+            }
+        });
+        let result = self.server.await;
+        signals.abort();
+        tracing::info!("stopped");
+        result
+    }
+}
+
+async fn wait_for_signal() -> std::io::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = terminate.recv() => Ok("SIGTERM"),
+            _ = interrupt.recv() => Ok("SIGINT"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await?;
+        Ok("ctrl-c")
+    }
+}
+
+/// Retries the login with capped exponential backoff until it succeeds or shutdown begins.
+async fn background_login(
+    client: GenesysClient,
+    lifecycle: Arc<Lifecycle>,
+    initial: Duration,
+    max: Duration,
+) {
+    let mut wait = initial;
+    loop {
+        actix_rt::time::sleep(wait).await;
+        if lifecycle.is_shutting_down() || lifecycle.is_logged_in() {
+            return;
+        }
+        match client.fetch_token().await {
+            Ok(_) => {
+                lifecycle.mark_logged_in();
+                tracing::info!("logged in to Genesys; ready");
+                return;
+            }
+            Err(e @ GenesysError::UpstreamAuth { .. }) => tracing::error!(
+                error = %e,
+                "Genesys rejected GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET; still not ready"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "Genesys login failed")
+            }
+        }
+        wait = (wait * 2).min(max);
+    }
+}
+
+async fn prune_periodically(limiter: std::sync::Weak<ClientIpLimiter>, every: Duration) {
+    let mut interval = actix_rt::time::interval(every);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        // Ends with the last worker: the state holding the limiter is gone.
+        let Some(limiter) = limiter.upgrade() else { return };
+        limiter.prune();
+    }
+}

@@ -74,7 +74,7 @@ async fn a_three_second_token_is_refreshed_before_it_expires_one_request_per_ref
     let (a, b) = futures_util::future::join(caller(), caller()).await;
     assert!(a + b > 100, "calls were kept up: {}", a + b);
 
-    let all = mock.requests(None);
+    let all = journal(&mock, None);
     assert!(
         all.iter().all(|e| e.status != 401),
         "a token was used after it expired"
@@ -108,7 +108,7 @@ async fn after_revocation_the_next_call_fetches_one_new_token_and_retries_once()
     let (client, recorder) = client(config(&mock));
     let request = guest_request(SUPPORT_QUEUE);
     client.create_guest(&request).await.expect("warm-up call");
-    let seen = mock.requests(None).last().map(|e| e.id).unwrap_or(0);
+    let seen = journal(&mock, None).last().map(|e| e.id).unwrap_or(0);
 
     mock.revoke_tokens();
     client
@@ -116,7 +116,7 @@ async fn after_revocation_the_next_call_fetches_one_new_token_and_retries_once()
         .await
         .expect("recovers with a new token");
 
-    let after: Vec<_> = mock.requests(None).into_iter().filter(|e| e.id > seen).collect();
+    let after: Vec<_> = journal(&mock, None).into_iter().filter(|e| e.id > seen).collect();
     let paths: Vec<(&str, u16)> = after.iter().map(|e| (e.path.as_str(), e.status)).collect();
     assert_eq!(
         paths,

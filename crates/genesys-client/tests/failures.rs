@@ -111,7 +111,7 @@ async fn a_reset_connection_is_retried_and_the_call_succeeds() {
 #[actix_rt::test]
 async fn connections_reset_every_time_give_a_transport_error() {
     let mock = emulator();
-    let (client, _) = client(config_for(&mock, "local-client", "local-secret", quick_retries()));
+    let (client, recorder) = client(config_for(&mock, "local-client", "local-secret", quick_retries()));
     mock.add_fault(with_connection("reset", 0));
 
     let err = client
@@ -119,7 +119,10 @@ async fn connections_reset_every_time_give_a_transport_error() {
         .await
         .unwrap_err();
     assert!(matches!(err, GenesysError::Transport { .. }), "{err:?}");
-    assert_eq!(statuses(&guest_calls(&mock)), [0, 0, 0, 0]);
+    assert_eq!(recorder.attempts(Operation::CreateGuest), ["transport"; 4]);
+    // The emulator journals a reset just after dropping the connection, so the last entry may
+    // still be on its way: count attempts on the client side, check the journal's statuses only.
+    assert!(guest_calls(&mock).iter().all(|e| e.status == 0));
 }
 
 #[actix_rt::test]

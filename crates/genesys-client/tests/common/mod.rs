@@ -80,14 +80,22 @@ pub fn guest_request(queue: &str) -> CreateGuestRequest {
     }
 }
 
-/// Journal entries of the guest route.
-pub fn guest_calls(mock: &MockServer) -> Vec<JournalEntry> {
-    mock.requests(Some(GUESTS_PATH))
+/// Journal entries on `path` (all paths if `None`), in order of arrival.
+pub fn journal(mock: &MockServer, path: Option<&str>) -> Vec<JournalEntry> {
+    let mut entries = mock.requests(path);
+    // The journal is written when an answer is complete; ids follow arrival.
+    entries.sort_by_key(|e| e.id);
+    entries
 }
 
-/// Journal entries of the token route.
+/// Journal entries of the guest route, in order of arrival.
+pub fn guest_calls(mock: &MockServer) -> Vec<JournalEntry> {
+    journal(mock, Some(GUESTS_PATH))
+}
+
+/// Journal entries of the token route, in order of arrival.
 pub fn token_calls(mock: &MockServer) -> Vec<JournalEntry> {
-    mock.requests(Some(OAUTH_TOKEN_PATH))
+    journal(mock, Some(OAUTH_TOKEN_PATH))
 }
 
 /// Statuses of journal entries, oldest first.

@@ -1,0 +1,139 @@
+//! `up`, `down` and `e2e`: the full stack in containers through docker-compose.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::image::{self, ALL, API, MOCK};
+use crate::process::{self, Result, cmd};
+
+/// Compose project name, so the stack is found whatever the checkout's directory is called.
+const PROJECT: &str = "guest-token";
+
+/// The example request of the README, against the published API port.
+pub fn example_curl(api_base: &str) -> String {
+    format!(
+        "curl -i -X POST {api_base}/api/webchat/guest-token -H 'Content-Type: application/json' \
+         -H 'Origin: http://localhost:8080' \
+         -d '{{\"queueId\":\"a1b2c3d4-e5f6-7890-abcd-ef1234567890\",\"language\":\"en-us\",\"customerId\":\"cust_99887766\"}}'"
+    )
+}
+
+/// Fails with a clear message unless a Docker engine answers.
+pub fn require_docker() -> Result {
+    eprintln!("$ docker info");
+    if process::succeeds(Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"])) {
+        Ok(())
+    } else {
+        Err("no Docker engine answers (`docker info` failed): start dockerd or set DOCKER_HOST".into())
+    }
+}
+
+/// `docker compose` (v2) if the plugin exists, else `docker-compose` (v1), with the project name set.
+fn compose(args: &[&str]) -> Result<Command> {
+    let mut command = if process::succeeds(Command::new("docker").args(["compose", "version"])) {
+        cmd("docker", &["compose"])
+    } else if process::succeeds(Command::new("docker-compose").arg("version")) {
+        cmd("docker-compose", &[])
+    } else {
+        return Err(
+            "neither `docker compose` nor `docker-compose` is installed: apt-get install -y docker-compose"
+                .into(),
+        );
+    };
+    command.args(["-p", PROJECT]).args(args);
+    Ok(command)
+}
+
+/// The `up` task: current images, a fresh stack, both services healthy, then how to call it.
+pub fn up() -> Result {
+    require_docker()?;
+    image::build_release()?;
+    image::ensure_current()?;
+    // docker-compose 1.29 on a newer engine fails when it *recreates* containers: always start fresh.
+    down()?;
+    process::run(&mut compose(&["up", "-d"])?)?;
+    if let Err(e) = wait_until_healthy() {
+        let _ = process::run(&mut compose(&["logs", "--tail", "50"])?);
+        return Err(e);
+    }
+    println!("\nThe stack is up:");
+    println!(
+        "  API       http://localhost:{} (/livez, /readyz, /metrics, /openapi.json)",
+        API.port
+    );
+    println!(
+        "  emulator  http://localhost:{} (/__admin/health, /__admin/requests)",
+        MOCK.port
+    );
+    println!(
+        "\nTry:\n  {}\n",
+        example_curl(&format!("http://localhost:{}", API.port))
+    );
+    println!("Stop it with `cargo xtask down`.");
+    Ok(())
+}
+
+/// The `down` task: removes the stack's containers, networks and volumes.
+pub fn down() -> Result {
+    process::run(&mut compose(&["down", "--volumes", "--remove-orphans"])?)
+}
+
+fn wait_until_healthy() -> Result {
+    for spec in ALL {
+        let id = process::read(&mut compose(&["ps", "-q", spec.service])?)?;
+        if id.is_empty() {
+            return Err(format!("compose started no container for {}", spec.service));
+        }
+        eprintln!("waiting for {} to be healthy", spec.service);
+        process::wait_for(spec.service, Duration::from_secs(90), || {
+            let state = process::read_quietly(Command::new("docker").args([
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}",
+                &id,
+            ]))?;
+            match state.as_str() {
+                "running healthy" => Ok(true),
+                "running starting" => Ok(false),
+                other => Err(format!("{} is {other:?} instead of healthy", spec.service)),
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// Brings the stack down when dropped: on success, on error and while unwinding from a panic.
+struct StackGuard;
+
+impl Drop for StackGuard {
+    fn drop(&mut self) {
+        if let Err(e) = down() {
+            eprintln!("xtask: could not bring the stack down: {e}");
+        }
+    }
+}
+
+/// The `e2e` task: `up`, the contract suite through the published ports, then `down` whatever happened.
+pub fn e2e() -> Result {
+    process::catch_interrupt();
+    let _stack = StackGuard;
+    up()?;
+    let api_url = format!("http://localhost:{}", API.port);
+    let mock_url = format!("http://localhost:{}", MOCK.port);
+    let mut tests = cmd(
+        "cargo",
+        &[
+            "test",
+            "-p",
+            "contract-tests",
+            "--test",
+            "compose",
+            "--",
+            "--ignored",
+        ],
+    );
+    tests
+        .env("CONTRACT_API_URL", &api_url)
+        .env("CONTRACT_MOCK_URL", &mock_url);
+    process::run(&mut tests)
+}

@@ -1,0 +1,61 @@
+//! `mock` and `dev`: the emulator alone, or the whole stack as local processes (no Docker).
+
+use std::time::Duration;
+
+use crate::compose::example_curl;
+use crate::image::{API, MOCK};
+use crate::process::{self, Result, Services, cmd, target_dir};
+
+/// The `mock` task: `cargo run -p mock-genesys -- <args>`.
+pub fn mock(args: &[String]) -> Result {
+    // Ctrl-C reaches the emulator, which stops gracefully; xtask waits for it instead of dying first.
+    process::catch_interrupt();
+    let mut command = cmd("cargo", &["run", "-p", "mock-genesys", "--"]);
+    command.args(args);
+    process::run(&mut command)
+}
+
+/// The `dev` task: debug build, emulator, API against it (`APP_ENV=local`), until Ctrl-C.
+pub fn dev() -> Result {
+    process::catch_interrupt();
+    let mock_address = format!("127.0.0.1:{}", MOCK.port);
+    let api_address = format!("127.0.0.1:{}", API.port);
+    for address in [&mock_address, &api_address] {
+        // Otherwise the readiness checks below would be answered by someone else.
+        if crate::http::is_listening(address) {
+            return Err(format!(
+                "something already listens on {address} (the compose stack? `cargo xtask down`)"
+            ));
+        }
+    }
+    process::run(&mut cmd("cargo", &["build", "-p", "mock-genesys", "-p", "api"]))?;
+    let bin = target_dir().join("debug");
+    let mut services = Services::default();
+    // The emulator reads config/mock-genesys.toml (port 8081), which config/local.toml points at.
+    services.start(MOCK.service, &mut cmd(bin.join(MOCK.binary), &[]))?;
+    services.wait_until_ok(MOCK.service, &mock_address, "/__admin/health")?;
+    let mut api = cmd(bin.join(API.binary), &[]);
+    api.env("APP_ENV", "local");
+    services.start(API.service, &mut api)?;
+    services.wait_until_ok(API.service, &api_address, "/readyz")?;
+
+    println!("\nRunning (Ctrl-C stops both):");
+    println!(
+        "  API       http://localhost:{} (/livez, /readyz, /metrics, /openapi.json)",
+        API.port
+    );
+    println!(
+        "  emulator  http://localhost:{} (/__admin/health, /__admin/requests)",
+        MOCK.port
+    );
+    println!(
+        "\nTry:\n  {}\n",
+        example_curl(&format!("http://localhost:{}", API.port))
+    );
+    while !process::interrupted() {
+        services.check_running()?;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("\nstopping");
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! Repository hygiene, checked as tests so `cargo test` (and so CI) enforces it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::image::ALL;
+use crate::process::root;
+
+/// The `members` of the root manifest's `[workspace]`.
+fn workspace_members() -> Vec<PathBuf> {
+    let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let list = manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("members = ["))
+        .expect("the root Cargo.toml lists its members on one line: members = [...]");
+    let list = list.split(']').next().unwrap();
+    list.split(',')
+        .map(|m| m.trim().trim_matches('"'))
+        .filter(|m| !m.is_empty())
+        .map(|m| root().join(m))
+        .collect()
+}
+
+fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap().map(Result::unwrap) {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_library_crate_opens_with_a_doc_paragraph() {
+    let members = workspace_members();
+    assert!(members.len() >= 5, "members parsed from Cargo.toml: {members:?}");
+    for member in members {
+        let lib = member.join("src/lib.rs");
+        let Ok(source) = fs::read_to_string(&lib) else {
+            continue;
+        };
+        let first = source.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+        assert!(
+            first.starts_with("//! "),
+            "{} must open with a `//!` paragraph on what the crate is for",
+            lib.display()
+        );
+    }
+}
+
+#[test]
+fn no_debugging_leftovers_in_rust_sources() {
+    let mut files = Vec::new();
+    for member in workspace_members() {
+        rust_files(&member, &mut files);
+    }
+    assert!(!files.is_empty());
+    // Spelled in two halves so this file does not match itself.
+    let leftovers = [
+        concat!("dbg", "!("),
+        concat!("todo", "!("),
+        concat!("unimplemented", "!("),
+    ];
+    for file in files {
+        let source = fs::read_to_string(&file).unwrap();
+        for leftover in leftovers {
+            assert!(
+                !source.contains(leftover),
+                "{} contains {leftover}",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn cargo_lock_is_committed() {
+    let tracked = Command::new("git")
+        .args(["ls-files", "--error-unmatch", "Cargo.lock"])
+        .current_dir(root())
+        .output()
+        .expect("git runs");
+    assert!(
+        tracked.status.success(),
+        "Cargo.lock must be committed (the binaries are built --locked in CI)"
+    );
+}
+
+#[test]
+fn compose_uses_only_the_images_we_build() {
+    let compose = fs::read_to_string(root().join("docker-compose.yml")).unwrap();
+    let images: Vec<&str> = compose
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("image:"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(images.len(), ALL.len(), "one image per service: {images:?}");
+    for image in images {
+        let image = image.trim_matches(['"', '\'']);
+        let (name, tag) = image.split_once(':').unwrap_or((image, ""));
+        assert!(
+            ALL.iter().any(|spec| spec.image == name),
+            "{image} is not built by `cargo xtask image`"
+        );
+        assert_eq!(
+            tag, "latest",
+            "{image}: `cargo xtask image` tags the version and latest"
+        );
+    }
+}
+
+#[test]
+fn images_start_from_scratch_run_as_a_user_and_check_health_without_a_shell() {
+    for spec in ALL {
+        let path = root().join("docker").join(format!("{}.Dockerfile", spec.image));
+        let dockerfile = fs::read_to_string(&path).unwrap();
+        let instructions: Vec<&str> = dockerfile
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        let has = |line: &str| instructions.contains(&line);
+        assert!(
+            has("FROM scratch"),
+            "{}: only `FROM scratch` needs no registry",
+            path.display()
+        );
+        assert!(
+            has("USER 10001:10001"),
+            "{}: must not run as root",
+            path.display()
+        );
+        assert!(
+            has(&format!("EXPOSE {}", spec.port)),
+            "{}: EXPOSE {}",
+            path.display(),
+            spec.port
+        );
+        let healthcheck = instructions
+            .iter()
+            .find(|l| l.starts_with("HEALTHCHECK"))
+            .expect("a HEALTHCHECK");
+        assert!(
+            healthcheck.ends_with(&format!("CMD [\"/{}\", \"healthcheck\"]", spec.binary)),
+            "{}: exec-form health check with the binary's own subcommand",
+            path.display()
+        );
+        assert!(
+            has(&format!("ENTRYPOINT [\"/{}\"]", spec.binary)),
+            "{}: exec-form ENTRYPOINT",
+            path.display()
+        );
+    }
+}

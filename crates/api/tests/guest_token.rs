@@ -37,12 +37,22 @@ async fn issues_a_guest_token_for_the_seed_request() {
     assert_eq!(answer.header("access-control-allow-origin"), Some(ALLOWED_ORIGIN));
     let body = &answer.body;
     assert!(uuid::Uuid::try_parse(body["guestId"].as_str().unwrap()).is_ok());
-    assert_eq!(body["guestToken"].as_str().unwrap().split('.').count(), 3, "a JWT");
+    assert_eq!(
+        body["guestToken"].as_str().unwrap().split('.').count(),
+        3,
+        "a JWT"
+    );
     let expires_at = OffsetDateTime::parse(body["expiresAt"].as_str().unwrap(), &Rfc3339).unwrap();
     let left = (expires_at - OffsetDateTime::now_utc()).whole_seconds();
     let ttl = body["ttlSeconds"].as_i64().unwrap();
-    assert!((left - 5..=left + 1).contains(&ttl), "ttlSeconds {ttl}, {left} s left");
-    assert!((3500..=3600).contains(&ttl), "the emulator's guest tokens live an hour: {ttl}");
+    assert!(
+        (left - 5..=left + 1).contains(&ttl),
+        "ttlSeconds {ttl}, {left} s left"
+    );
+    assert!(
+        (3500..=3600).contains(&ttl),
+        "the emulator's guest tokens live an hour: {ttl}"
+    );
 
     let guests = mock.requests(Some(GUESTS_PATH));
     assert_eq!(guests.len(), 1);
@@ -72,16 +82,28 @@ async fn answers_each_client_error_with_its_problem() {
         ("{\"queueId\":", "body"),
         ("{}", "queueId"),
         (r#"{"queueId":"nope"}"#, "queueId"),
-        (r#"{"queueId":"a1b2c3d4-e5f6-7890-abcd-ef1234567890","language":"en_us"}"#, "language"),
-        (r#"{"queueId":"a1b2c3d4-e5f6-7890-abcd-ef1234567890","customerId":""}"#, "customerId"),
+        (
+            r#"{"queueId":"a1b2c3d4-e5f6-7890-abcd-ef1234567890","language":"en_us"}"#,
+            "language",
+        ),
+        (
+            r#"{"queueId":"a1b2c3d4-e5f6-7890-abcd-ef1234567890","customerId":""}"#,
+            "customerId",
+        ),
     ] {
         let answer = send(json_post(), Some(body.to_owned())).await;
         answer.assert_problem(400, "invalid_request");
-        assert!(answer.body["detail"].as_str().unwrap().starts_with(field), "{}", answer.body);
+        assert!(
+            answer.body["detail"].as_str().unwrap().starts_with(field),
+            "{}",
+            answer.body
+        );
     }
 
     let oversized = json!({"queueId": SUPPORT_QUEUE, "customerId": "x".repeat(5000)}).to_string();
-    send(json_post(), Some(oversized)).await.assert_problem(413, "payload_too_large");
+    send(json_post(), Some(oversized))
+        .await
+        .assert_problem(413, "payload_too_large");
 
     let as_text = http().post(&url).insert_header(("content-type", "text/plain"));
     send(as_text, Some(seed_body().to_string()))
@@ -89,10 +111,16 @@ async fn answers_each_client_error_with_its_problem() {
         .assert_problem(415, "unsupported_media_type");
 
     let unknown = json!({"queueId": UNKNOWN_QUEUE}).to_string();
-    send(json_post(), Some(unknown)).await.assert_problem(422, "unknown_queue");
+    send(json_post(), Some(unknown))
+        .await
+        .assert_problem(422, "unknown_queue");
 
-    get(&app.address, "/no/such/route").await.assert_problem(404, "not_found");
-    get(&app.address, GUEST_TOKEN_PATH).await.assert_problem(405, "method_not_allowed");
+    get(&app.address, "/no/such/route")
+        .await
+        .assert_problem(404, "not_found");
+    get(&app.address, GUEST_TOKEN_PATH)
+        .await
+        .assert_problem(405, "method_not_allowed");
 
     // Only the unknown queue reached Genesys.
     assert_eq!(mock.requests(Some(GUESTS_PATH)).len(), 1);
@@ -103,7 +131,10 @@ async fn refuses_a_queue_outside_the_allow_list_before_calling_genesys() {
     let mock = emulator();
     let settings = settings_for(
         &mock.base_url(),
-        &[("APP__GUEST__ALLOWED_QUEUES", "0f8e2c7a-3b1d-4c5e-9a6f-112233445566")],
+        &[(
+            "APP__GUEST__ALLOWED_QUEUES",
+            "0f8e2c7a-3b1d-4c5e-9a6f-112233445566",
+        )],
     );
     let app = spawn_app(settings).await;
     post_guest_token(&app.address, &seed_body())
@@ -123,7 +154,10 @@ async fn refuses_a_disallowed_origin_before_calling_genesys() {
     let answer = send(request, Some(seed_body().to_string())).await;
     answer.assert_problem(403, "origin_not_allowed");
     assert_eq!(answer.header("access-control-allow-origin"), None);
-    assert!(mock.requests(Some(GUESTS_PATH)).is_empty(), "nothing went upstream");
+    assert!(
+        mock.requests(Some(GUESTS_PATH)).is_empty(),
+        "nothing went upstream"
+    );
 }
 
 #[actix_rt::test]
@@ -132,7 +166,10 @@ async fn answers_preflights_only_for_allowed_origins() {
     let app = spawn_app(settings_for(&mock.base_url(), &[])).await;
     let preflight = |origin: &str| {
         http()
-            .request(awc::http::Method::OPTIONS, format!("{}{GUEST_TOKEN_PATH}", app.address))
+            .request(
+                awc::http::Method::OPTIONS,
+                format!("{}{GUEST_TOKEN_PATH}", app.address),
+            )
             .insert_header(("origin", origin))
             .insert_header(("access-control-request-method", "POST"))
             .insert_header(("access-control-request-headers", "content-type,x-request-id"))
@@ -140,10 +177,19 @@ async fn answers_preflights_only_for_allowed_origins() {
 
     let allowed = send(preflight(ALLOWED_ORIGIN), None).await;
     assert_eq!(allowed.status, 200);
-    assert_eq!(allowed.header("access-control-allow-origin"), Some(ALLOWED_ORIGIN));
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some(ALLOWED_ORIGIN)
+    );
     assert_eq!(allowed.header("access-control-allow-methods"), Some("POST"));
-    let headers = allowed.header("access-control-allow-headers").unwrap().to_ascii_lowercase();
-    assert!(headers.contains("content-type") && headers.contains("x-request-id"), "{headers}");
+    let headers = allowed
+        .header("access-control-allow-headers")
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        headers.contains("content-type") && headers.contains("x-request-id"),
+        "{headers}"
+    );
     assert_eq!(allowed.header("access-control-max-age"), Some("3600"));
 
     let refused = send(preflight("https://attacker.example"), None).await;
@@ -164,7 +210,11 @@ async fn waits_out_an_upstream_429_within_the_budget() {
     }));
     let answer = post_guest_token(&app.address, &seed_body()).await;
     assert_eq!(answer.status, 201, "{}", answer.body);
-    let statuses: Vec<u16> = mock.requests(Some(GUESTS_PATH)).iter().map(|e| e.status).collect();
+    let statuses: Vec<u16> = mock
+        .requests(Some(GUESTS_PATH))
+        .iter()
+        .map(|e| e.status)
+        .collect();
     assert_eq!(statuses, [429, 200]);
 }
 
@@ -184,7 +234,11 @@ async fn passes_an_upstream_429_beyond_the_budget_to_the_caller_at_once() {
     let retry_after: u64 = answer.header("retry-after").unwrap().parse().unwrap();
     assert!((100..=120).contains(&retry_after), "Retry-After {retry_after}");
     // Far below the 120 s Genesys asked for: the caller is not held (budget is 5 s).
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[actix_rt::test]
@@ -197,8 +251,16 @@ async fn recovers_when_the_access_token_is_revoked_mid_run() {
     mock.revoke_tokens();
     let answer = post_guest_token(&app.address, &seed_body()).await;
     assert_eq!(answer.status, 201, "{}", answer.body);
-    assert_eq!(mock.requests(Some(OAUTH_TOKEN_PATH)).len(), logins + 1, "one new token");
-    let statuses: Vec<u16> = mock.requests(Some(GUESTS_PATH)).iter().map(|e| e.status).collect();
+    assert_eq!(
+        mock.requests(Some(OAUTH_TOKEN_PATH)).len(),
+        logins + 1,
+        "one new token"
+    );
+    let statuses: Vec<u16> = mock
+        .requests(Some(GUESTS_PATH))
+        .iter()
+        .map(|e| e.status)
+        .collect();
     assert_eq!(statuses, [200, 401, 200]);
 }
 
@@ -241,7 +303,10 @@ async fn maps_upstream_failures_to_502_and_an_exhausted_budget_to_504() {
         let answer = post_guest_token(&app.address, &seed_body()).await;
         answer.assert_problem(502, "upstream_error");
         let detail = answer.body["detail"].as_str().unwrap();
-        assert!(!detail.contains("500") && !detail.contains("503"), "{fault:?}: {detail}");
+        assert!(
+            !detail.contains("500") && !detail.contains("503"),
+            "{fault:?}: {detail}"
+        );
     }
 
     mock.reset();
@@ -260,12 +325,20 @@ async fn reports_a_client_without_the_guest_scope_as_upstream_auth_failed() {
     let mock = emulator();
     let settings = settings_for(
         &mock.base_url(),
-        &[("GENESYS_CLIENT_ID", "no-scope-client"), ("GENESYS_CLIENT_SECRET", "no-scope-secret")],
+        &[
+            ("GENESYS_CLIENT_ID", "no-scope-client"),
+            ("GENESYS_CLIENT_SECRET", "no-scope-secret"),
+        ],
     );
     let app = spawn_app(settings).await;
     let answer = post_guest_token(&app.address, &seed_body()).await;
     answer.assert_problem(502, "upstream_auth_failed");
-    assert!(!answer.body["detail"].as_str().unwrap().contains("missing.permissions"));
+    assert!(
+        !answer.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("missing.permissions")
+    );
 }
 
 #[actix_rt::test]
@@ -295,7 +368,11 @@ async fn limits_each_client_ip_and_believes_forwarded_for_only_from_trusted_prox
     let limited = from("198.51.100.1").await;
     limited.assert_problem(429, "rate_limited");
     assert_eq!(limited.header("retry-after"), Some("1"));
-    assert_eq!(from("198.51.100.2").await.status, 201, "another client has its own bucket");
+    assert_eq!(
+        from("198.51.100.2").await.status,
+        201,
+        "another client has its own bucket"
+    );
     assert_eq!(mock.requests(Some(GUESTS_PATH)).len(), 3);
 
     let metrics = get(&app.address, "/metrics").await;
@@ -307,7 +384,10 @@ async fn ignores_forwarded_for_from_an_untrusted_peer() {
     let mock = emulator();
     let settings = settings_for(
         &mock.base_url(),
-        &[("APP__RATE_LIMIT__PER_SECOND", "1"), ("APP__RATE_LIMIT__BURST", "1")],
+        &[
+            ("APP__RATE_LIMIT__PER_SECOND", "1"),
+            ("APP__RATE_LIMIT__BURST", "1"),
+        ],
     );
     let app = spawn_app(settings).await;
     let spoofing = |client: &'static str| {
@@ -316,7 +396,12 @@ async fn ignores_forwarded_for_from_an_untrusted_peer() {
             .insert_header(("content-type", "application/json"))
             .insert_header(("x-forwarded-for", client))
     };
-    assert_eq!(send(spoofing("203.0.113.1"), Some(seed_body().to_string())).await.status, 201);
+    assert_eq!(
+        send(spoofing("203.0.113.1"), Some(seed_body().to_string()))
+            .await
+            .status,
+        201
+    );
     send(spoofing("203.0.113.2"), Some(seed_body().to_string()))
         .await
         .assert_problem(429, "rate_limited");

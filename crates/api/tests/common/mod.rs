@@ -57,7 +57,8 @@ pub fn settings_for(base_url: &str, extra: &[(&str, &str)]) -> Settings {
         .chain(extra)
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    env.entry("APP_ENV".to_owned()).or_insert_with(|| "test".to_owned());
+    env.entry("APP_ENV".to_owned())
+        .or_insert_with(|| "test".to_owned());
     Settings::load(&config_dir(), &env).expect("test settings are valid")
 }
 
@@ -123,7 +124,10 @@ impl Answer {
         assert_eq!(self.header("content-type"), Some("application/problem+json"));
         assert_eq!(self.body["code"], code, "{}", self.body);
         assert_eq!(self.body["status"], status);
-        assert_eq!(Some(self.body["requestId"].as_str().unwrap()), self.header("x-request-id"));
+        assert_eq!(
+            Some(self.body["requestId"].as_str().unwrap()),
+            self.header("x-request-id")
+        );
     }
 }
 
@@ -158,7 +162,11 @@ pub async fn get(address: &str, path: &str) -> Answer {
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Polls `condition` every 20 ms until it holds or `limit` passes.
@@ -271,12 +279,15 @@ impl Drop for Binary {
     }
 }
 
+/// The bytes one upstream connection answered.
+type ConnectionLog = Arc<Mutex<Vec<u8>>>;
+
 /// A TCP forwarder that records what the upstream answered, so tests can learn the access
 /// tokens the service received without the service ever showing them.
 pub struct RecordingProxy {
     /// `http://127.0.0.1:<port>`.
     pub base_url: String,
-    answers: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>,
+    answers: Arc<Mutex<Vec<ConnectionLog>>>,
 }
 
 impl RecordingProxy {
@@ -288,8 +299,11 @@ impl RecordingProxy {
         let recorded = answers.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().map_while(Result::ok) {
-                let Ok(upstream) = TcpStream::connect(("127.0.0.1", upstream_port)) else { continue };
-                let (mut client_in, mut upstream_out) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                let Ok(upstream) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
+                    continue;
+                };
+                let (mut client_in, mut upstream_out) =
+                    (client.try_clone().unwrap(), upstream.try_clone().unwrap());
                 std::thread::spawn(move || {
                     let _ = std::io::copy(&mut client_in, &mut upstream_out);
                     let _ = upstream_out.shutdown(std::net::Shutdown::Write);

@@ -199,3 +199,14 @@ impl std::fmt::Debug for MockServer {
         f.debug_struct("MockServer").field("port", &self.port).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::MockServer;
+
+    #[test]
+    fn a_mock_server_can_be_shared_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<MockServer>();
+    }
+}

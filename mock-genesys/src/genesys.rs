@@ -42,8 +42,9 @@ pub(crate) async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<
     }
     let mut response = match fault.and_then(|fault| fault.answer) {
         Some(FaultAnswer::Reset) => {
-            crate::server::abort_connection(&req);
+            // Journal first: the peer may act (and read the journal) as soon as the socket drops.
             state.journal(JournalEntry::record(id, received_at, &req, &body, 0));
+            crate::server::abort_connection(&req);
             tracing::debug!(method = %req.method(), path = req.path(), %correlation_id, "fault: connection reset");
             return HttpResponse::InternalServerError().force_close().finish();
         }

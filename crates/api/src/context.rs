@@ -143,7 +143,11 @@ pub async fn request_context(
             .observe_http_request(method.as_str(), &route, status, elapsed);
     }
     span.record("status", status);
-    span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
+    // Microsecond precision is plenty and keeps log lines short.
+    span.record(
+        "latency_ms",
+        (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0,
+    );
     span.record("upstream_attempts", context.upstream_attempts.get());
     if let Some(correlation_id) = context.correlation_id.borrow().as_deref() {
         span.record("upstream_correlation_id", correlation_id);

@@ -4,9 +4,8 @@ use std::net::TcpListener;
 
 use crate::http;
 use crate::image::{self, API, MOCK};
-use crate::process::{self, Result, Services, cmd, root, target_dir};
+use crate::process::{self, Result, Services, cmd, target_dir};
 
-const QUEUE_ID: &str = "a1b2c3d4-e5f6-7890-abcd-ef1234567890";
 const MAX_SECONDS: u32 = 60;
 const MAX_CONNECTIONS: u32 = 256;
 
@@ -80,14 +79,11 @@ pub fn bench(args: &[String]) -> Result {
     services.wait_until_ok(MOCK.service, &mock_address, "/__admin/health")?;
 
     let token = access_token(&mock_address)?;
-    let upstream_body = format!(
-        r#"{{"routing":{{"queueId":"{QUEUE_ID}","language":"en-us"}},"attributes":{{"sourceSystem":"bench","customerId":"cust_99887766"}}}}"#
-    );
     let emulator = wrk(
         &load,
-        &format!("http://{mock_address}/api/v2/webchat/instances/guests"),
-        &upstream_body,
-        Some(&format!("Bearer {token}")),
+        "mock-genesys/bench/create-guest.lua",
+        &mock_address,
+        &[("TOKEN", &token)],
     )?;
 
     let api_port = free_port()?.to_string();
@@ -102,13 +98,7 @@ pub fn bench(args: &[String]) -> Result {
         .env("RUST_LOG", "warn");
     let api_pid = services.start(API.service, &mut api)?;
     services.wait_until_ok(API.service, &api_address, "/readyz")?;
-    let seed_body = format!(r#"{{"queueId":"{QUEUE_ID}","language":"en-us","customerId":"cust_99887766"}}"#);
-    let end_to_end = wrk(
-        &load,
-        &format!("http://{api_address}/api/webchat/guest-token"),
-        &seed_body,
-        None,
-    )?;
+    let end_to_end = wrk(&load, "xtask/bench/guest-token.lua", &api_address, &[])?;
     let api_rss = resident_memory(api_pid)?;
     drop(services);
 
@@ -158,17 +148,25 @@ fn access_token(mock_address: &str) -> Result<String> {
         .ok_or_else(|| "the emulator's token response has no access_token".to_owned())
 }
 
-fn wrk(load: &Load, url: &str, body: &str, authorization: Option<&str>) -> Result<WrkSummary> {
-    let script = root().join("xtask/bench/post.lua");
+/// Runs wrk with `script` (relative to the workspace root) against `http://{address}`.
+fn wrk(load: &Load, script: &str, address: &str, env: &[(&str, &str)]) -> Result<WrkSummary> {
     let (seconds, connections) = (format!("{}s", load.seconds), load.connections.to_string());
+    let url = format!("http://{address}");
     let mut command = cmd(
         "wrk",
-        &["-t2", "-c", &connections, "-d", &seconds, "--latency", "-s"],
+        &[
+            "-t2",
+            "-c",
+            &connections,
+            "-d",
+            &seconds,
+            "--latency",
+            "-s",
+            script,
+            &url,
+        ],
     );
-    command.arg(&script).arg(url).env("BENCH_BODY", body);
-    if let Some(authorization) = authorization {
-        command.env("BENCH_AUTHORIZATION", authorization);
-    }
+    command.envs(env.iter().copied());
     let output = process::read(&mut command)?;
     println!("{output}");
     parse_wrk(&output).ok_or_else(|| format!("cannot read wrk's report for {url}"))

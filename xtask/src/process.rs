@@ -33,11 +33,27 @@ pub fn cmd(program: impl AsRef<OsStr>, args: &[&str]) -> Command {
 pub fn display(command: &Command) -> String {
     let mut words: Vec<String> = command
         .get_envs()
-        .filter_map(|(key, value)| Some(format!("{}={}", key.to_string_lossy(), value?.to_string_lossy())))
+        .filter_map(|(key, value)| {
+            let key = key.to_string_lossy();
+            let value = if is_sensitive(&key) {
+                "<redacted>".into()
+            } else {
+                value?.to_string_lossy()
+            };
+            Some(format!("{key}={value}"))
+        })
         .collect();
     words.push(command.get_program().to_string_lossy().into_owned());
     words.extend(command.get_args().map(|a| a.to_string_lossy().into_owned()));
     words.join(" ")
+}
+
+/// Variables whose values never reach the terminal (tokens and secrets, even the emulator's).
+fn is_sensitive(name: &str) -> bool {
+    let name = name.to_ascii_uppercase();
+    ["TOKEN", "SECRET", "PASSWORD", "AUTHORIZATION"]
+        .iter()
+        .any(|word| name.contains(word))
 }
 
 fn announce(command: &Command) {
@@ -212,5 +228,27 @@ impl Drop for Services {
         while let Some((name, mut child)) = self.0.pop() {
             stop(name, &mut child, Duration::from_secs(15));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_commands_hide_tokens_and_secrets() {
+        let mut command = Command::new("wrk");
+        command
+            .arg("http://127.0.0.1:1")
+            .env("TOKEN", "abc")
+            .env("GENESYS_CLIENT_SECRET", "s3")
+            .env("PORT", "3000");
+        let shown = display(&command);
+        assert!(!shown.contains("abc") && !shown.contains("s3"), "{shown}");
+        assert!(
+            shown.contains("TOKEN=<redacted>") && shown.contains("PORT=3000"),
+            "{shown}"
+        );
+        assert!(shown.ends_with("wrk http://127.0.0.1:1"), "{shown}");
     }
 }

@@ -26,8 +26,10 @@ pub use config::{ConfigError, Endpoints, GenesysConfig, RetrySettings};
 pub use error::GenesysError;
 pub use gate::{BackoffGate, Passage};
 pub use observer::{NoopObserver, Operation, UpstreamObserver};
-pub use retry::{Backoff, Decision, GiveUp, Outcome, RetryPolicy, classify, parse_retry_after};
-pub use token::{AccessToken, FreshToken, TokenCache, refresh_margin};
+pub use retry::{
+    Backoff, Decision, GiveUp, LONGEST_RETRY_AFTER, Outcome, RetryPolicy, classify, parse_retry_after,
+};
+pub use token::{AccessToken, FreshToken, LONGEST_TOKEN_LIFETIME, TokenCache, refresh_margin};
 
 /// What the caller learns about a freshly fetched access token (never the token itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

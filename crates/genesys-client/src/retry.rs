@@ -6,6 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::RetrySettings;
 
+/// Longest `Retry-After` believed. A larger one (or a far-off date) is read as this, so that
+/// `Instant` arithmetic cannot overflow and one odd header cannot shut a route for good.
+pub const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
 /// What one HTTP attempt produced, as far as retrying is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -69,16 +73,18 @@ pub fn classify(outcome: &Outcome) -> Decision {
 
 /// Parses a `Retry-After` value (RFC 9110 section 10.2.3): either delta-seconds (`"120"`) or an
 /// HTTP-date (`"Wed, 21 Oct 2015 07:28:00 GMT"`), the latter relative to `now`. A date in the
-/// past means "now" (zero). Anything else is `None`, so the caller falls back to its backoff.
+/// past means "now" (zero); waits beyond [`LONGEST_RETRY_AFTER`] are cut to it. Anything else is
+/// `None`, so the caller falls back to its backoff.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // Absurdly long digit strings saturate rather than fail: the budget check refuses them anyway.
-        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Absurdly long digit strings saturate rather than fail.
+        Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX))
+    } else {
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    };
+    Some(wait.min(LONGEST_RETRY_AFTER))
 }
 
 /// Exponential backoff with full jitter: the wait before retry `n` (1-based) is drawn uniformly
@@ -240,10 +246,21 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH;
         assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
         assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
-        assert_eq!(
-            parse_retry_after("99999999999999999999999", now),
-            Some(Duration::from_secs(u64::MAX))
-        );
+    }
+
+    #[test]
+    fn retry_after_beyond_a_day_is_read_as_a_day_in_both_forms() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        for far in [
+            "99999999999999999999999",
+            "18446744073709551615",
+            "86401",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            assert_eq!(parse_retry_after(far, now), Some(LONGEST_RETRY_AFTER), "{far:?}");
+        }
+        assert_eq!(parse_retry_after("86400", now), Some(LONGEST_RETRY_AFTER));
+        assert_eq!(parse_retry_after("86399", now), Some(Duration::from_secs(86_399)));
     }
 
     #[test]

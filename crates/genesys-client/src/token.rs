@@ -18,6 +18,10 @@ use crate::error::GenesysError;
 /// Least time before expiry at which a token is refreshed.
 const MIN_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
+/// Longest lifetime believed: Genesys grants at most 48 h, and a larger `expires_in` must not
+/// overflow `Instant` arithmetic (a refresh that comes early is harmless).
+pub const LONGEST_TOKEN_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// A cached bearer token. `Debug` never shows the token.
 #[derive(Clone)]
 pub struct AccessToken {
@@ -37,7 +41,7 @@ impl AccessToken {
         self.generation
     }
 
-    /// The lifetime Genesys granted.
+    /// The lifetime Genesys granted, at most [`LONGEST_TOKEN_LIFETIME`].
     pub fn lifetime(&self) -> Duration {
         self.lifetime
     }
@@ -181,15 +185,16 @@ impl TokenCache {
     ) -> Result<AccessToken, GenesysError> {
         let mut state = self.lock();
         let result = result.map(|fresh| {
+            let lifetime = fresh.lifetime.min(LONGEST_TOKEN_LIFETIME);
             let token = AccessToken {
                 value: fresh.value.into(),
                 generation: ticket.id,
-                lifetime: fresh.lifetime,
+                lifetime,
             };
-            let expires_at = fresh.requested_at + fresh.lifetime;
+            let expires_at = fresh.requested_at + lifetime;
             state.current = Some(Cached {
                 token: token.clone(),
-                refresh_at: expires_at - refresh_margin(fresh.lifetime),
+                refresh_at: expires_at - refresh_margin(lifetime),
                 expires_at,
             });
             token
@@ -507,6 +512,17 @@ mod tests {
             _ = fetching => panic!("the pending fetch cannot finish"),
             waited = waiting => assert!(matches!(waited, Err(GenesysError::Timeout { .. }))),
         }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_lifetime_too_large_for_the_clock_is_cut_to_the_longest_believed() {
+        let cache = TokenCache::new();
+        let token = cache
+            .get(false, far(), || async { Ok(fresh("t", Duration::MAX)) })
+            .await
+            .unwrap();
+        assert_eq!(token.lifetime(), LONGEST_TOKEN_LIFETIME);
+        assert!(cache.has_token());
     }
 
     #[test]

@@ -229,3 +229,23 @@ async fn fetch_token_gets_a_token_with_basic_auth_and_the_client_credentials_for
     assert!(guest.headers["authorization"].starts_with("Bearer "));
     assert_eq!(token_calls(&mock).len(), 1, "the fetched token is reused");
 }
+
+#[actix_rt::test]
+async fn a_token_lifetime_too_large_for_the_clock_is_still_cached_and_used() {
+    let mock = emulator();
+    mock.add_fault(mock_genesys::FaultSpec {
+        path: domain::genesys::OAUTH_TOKEN_PATH.to_owned(),
+        status: Some(200),
+        body: Some(serde_json::json!({
+            "access_token": "a-token-that-never-expires",
+            "token_type": "bearer",
+            "expires_in": u64::MAX,
+        })),
+        ..mock_genesys::FaultSpec::default()
+    });
+    let (client, _) = client(config(&mock));
+
+    let status = client.fetch_token().await.expect("a token");
+    assert_eq!(status.expires_in, genesys_client::LONGEST_TOKEN_LIFETIME);
+    assert!(client.has_token());
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use domain::genesys::GUESTS_PATH;
-use genesys_client::{GenesysApi, GenesysError, Operation};
+use genesys_client::{GenesysApi, GenesysError, LONGEST_RETRY_AFTER, Operation};
 use mock_genesys::FaultSpec;
 
 fn rate_limit_fault(retry_after: &str, times: u32) -> FaultSpec {
@@ -118,4 +118,28 @@ async fn callers_arriving_during_a_retry_after_wait_it_out_instead_of_collecting
         .filter(|e| e.status == 200 && e.received_at < opened)
         .collect();
     assert!(early.is_empty(), "{} calls sent during the wait", early.len());
+}
+
+#[actix_rt::test]
+async fn a_retry_after_too_large_for_the_clock_fails_fast_as_rate_limited() {
+    let mock = emulator();
+    let (client, _) = client(config(&mock));
+    mock.add_fault(rate_limit_fault("99999999999999999999999", 1));
+
+    let err = client
+        .create_guest(&guest_request(SUPPORT_QUEUE))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, GenesysError::RateLimited { retry_after, correlation_id: Some(_) } if *retry_after == LONGEST_RETRY_AFTER),
+        "{err:?}"
+    );
+    assert_eq!(guest_calls(&mock).len(), 1);
+    // The gate holds the route shut for everyone rather than failing open.
+    let again = client
+        .create_guest(&guest_request(SUPPORT_QUEUE))
+        .await
+        .unwrap_err();
+    assert!(matches!(again, GenesysError::RateLimited { .. }), "{again:?}");
+    assert_eq!(guest_calls(&mock).len(), 1);
 }

@@ -288,7 +288,9 @@ impl Drop for AbandonOnDrop<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use futures_util::FutureExt;
 
     use super::*;
 
@@ -383,20 +385,27 @@ mod tests {
         results
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn inside_the_refresh_margin_one_caller_refreshes_and_the_others_keep_the_current_token() {
+    /// A cache holding `value`, a 3 s token requested 2 s ago: still valid, but past its refresh
+    /// point (1.5 s).
+    async fn cache_with_a_token_due_for_refresh(value: &str) -> TokenCache {
         let cache = TokenCache::new();
-        // 3 s token: refreshed once 1.5 s have passed, so a token requested 2 s ago is due.
+        let requested_at = Instant::now() - 2 * SEC;
         cache
             .get(false, far(), || async {
                 Ok(FreshToken {
-                    value: "old".into(),
+                    value: value.to_owned(),
                     lifetime: 3 * SEC,
-                    requested_at: Instant::now() - 2 * SEC,
+                    requested_at,
                 })
             })
             .await
             .unwrap();
+        cache
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn inside_the_refresh_margin_one_caller_refreshes_and_the_others_keep_the_current_token() {
+        let cache = cache_with_a_token_due_for_refresh("old").await;
         let (release, released) = watch::channel(false);
         let fetches = AtomicUsize::new(0);
         let fetch = || {
@@ -426,17 +435,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_failed_refresh_keeps_the_still_valid_token() {
-        let cache = TokenCache::new();
-        cache
-            .get(false, far(), || async {
-                Ok(FreshToken {
-                    value: "old".into(),
-                    lifetime: 3 * SEC,
-                    requested_at: Instant::now() - 2 * SEC,
-                })
-            })
-            .await
-            .unwrap();
+        let cache = cache_with_a_token_due_for_refresh("old").await;
         let token = cache
             .get(false, far(), || async {
                 Err(GenesysError::Timeout { correlation_id: None })
@@ -484,7 +483,39 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn a_waiter_takes_over_when_the_fetching_caller_is_dropped() {
+    async fn a_waiting_caller_is_woken_and_fetches_itself_when_the_fetching_caller_is_cancelled() {
+        let cache = Arc::new(TokenCache::new());
+        let mut fetching = Box::pin(cache.get(false, far(), std::future::pending));
+        assert!(fetching.as_mut().now_or_never().is_none(), "holds the fetch slot");
+        let started = Arc::new(AtomicBool::new(false));
+        let waiter = tokio::spawn({
+            let (cache, started) = (cache.clone(), started.clone());
+            async move {
+                started.store(true, Ordering::SeqCst);
+                cache
+                    .get(false, far(), || async { Ok(fresh("taken-over", 60 * SEC)) })
+                    .await
+            }
+        });
+        while !started.load(Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+        // One thread: the waiter's first poll is over, so it is parked on the fetch in flight.
+        assert!(!waiter.is_finished(), "the waiter waits instead of fetching");
+
+        drop(fetching);
+        // Only the closed channel can wake the waiter; a lost wake-up hangs until this timeout.
+        let token = tokio::time::timeout(30 * SEC, waiter)
+            .await
+            .expect("the waiter was woken")
+            .expect("the waiter did not panic")
+            .expect("the waiter fetched a token");
+        assert_eq!(token.secret(), "taken-over");
+        assert!(cache.has_token());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_cancelled_fetch_frees_the_slot_for_the_next_caller() {
         let cache = TokenCache::new();
         let never = || std::future::pending::<Result<FreshToken, GenesysError>>();
         // The first caller takes the fetch slot, then is dropped when its timeout fires.

@@ -260,12 +260,8 @@ impl GenesysClient {
                 }
                 Err(Failure::Timeout) => Outcome::Timeout,
                 Err(Failure::Transport(_)) => Outcome::Transport,
-                Err(Failure::Oversized { correlation_id }) => {
-                    return Err(GenesysError::Decode {
-                        message: format!("response body larger than {RESPONSE_BODY_LIMIT} bytes"),
-                        correlation_id: correlation_id.clone(),
-                    });
-                }
+                // Genesys answered; reading it again would not make it smaller.
+                Err(Failure::Oversized { .. }) => return settle(result, last_correlation_id),
             };
             let decision = classify(&outcome);
             match decision {
@@ -402,7 +398,7 @@ impl GenesysClient {
     }
 }
 
-/// The answer of a final attempt (a failed attempt is never final, but maps like a last one).
+/// The answer of a final attempt; a failed one (only an oversized body is final) maps like a last one.
 fn settle(result: Result<Answer, Failure>, correlation_id: Option<String>) -> Result<Answer, GenesysError> {
     result.map_err(|failure| give_up(Err(failure), Duration::ZERO, correlation_id))
 }
@@ -594,6 +590,27 @@ mod tests {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<GenesysShared>();
         assert_send_sync::<Arc<GenesysShared>>();
+    }
+
+    #[actix_rt::test]
+    async fn debug_output_never_shows_the_client_secret() {
+        let config = GenesysConfig {
+            endpoints: crate::Endpoints::from_urls("http://127.0.0.1:9", None).unwrap(),
+            client_id: "the-client".to_owned(),
+            client_secret: "very-secret-value".to_owned().into(),
+            retry: crate::RetrySettings::default(),
+            max_connections_per_worker: 1,
+        };
+        let shared = GenesysShared::new(config, Arc::new(crate::NoopObserver));
+        let client = GenesysClient::new(shared.clone());
+        for shown in [
+            format!("{shared:?}"),
+            format!("{client:?}"),
+            format!("{:?}", shared.config()),
+        ] {
+            assert!(shown.contains("the-client"), "{shown}");
+            assert!(!shown.contains("very-secret-value"), "{shown}");
+        }
     }
 
     #[test]

@@ -36,7 +36,7 @@ fn with_connection(connection: &str, times: u32) -> FaultSpec {
 #[actix_rt::test]
 async fn a_transient_503_is_retried_and_the_call_succeeds() {
     let mock = emulator();
-    let (client, recorder) = client(config_for(&mock, "local-client", "local-secret", quick_retries()));
+    let (client, recorder) = client(config_with_retries(&mock, quick_retries()));
     mock.add_fault(with_status(503, 1));
 
     client
@@ -96,7 +96,7 @@ async fn a_500_is_not_retried() {
 #[actix_rt::test]
 async fn a_reset_connection_is_retried_and_the_call_succeeds() {
     let mock = emulator();
-    let (client, recorder) = client(config_for(&mock, "local-client", "local-secret", quick_retries()));
+    let (client, recorder) = client(config_with_retries(&mock, quick_retries()));
     mock.add_fault(with_connection("reset", 1));
 
     client
@@ -111,7 +111,7 @@ async fn a_reset_connection_is_retried_and_the_call_succeeds() {
 #[actix_rt::test]
 async fn connections_reset_every_time_give_a_transport_error() {
     let mock = emulator();
-    let (client, recorder) = client(config_for(&mock, "local-client", "local-secret", quick_retries()));
+    let (client, recorder) = client(config_with_retries(&mock, quick_retries()));
     mock.add_fault(with_connection("reset", 0));
 
     let err = client
@@ -151,12 +151,7 @@ fn half_second_attempts() -> RetrySettings {
 #[actix_rt::test]
 async fn an_answer_slower_than_the_attempt_timeout_is_abandoned_and_retried() {
     let mock = emulator();
-    let (client, recorder) = client(config_for(
-        &mock,
-        "local-client",
-        "local-secret",
-        half_second_attempts(),
-    ));
+    let (client, recorder) = client(config_with_retries(&mock, half_second_attempts()));
     client
         .fetch_token()
         .await
@@ -179,12 +174,7 @@ async fn an_answer_slower_than_the_attempt_timeout_is_abandoned_and_retried() {
 #[actix_rt::test]
 async fn answers_always_slower_than_the_attempt_timeout_give_a_timeout_within_the_budget() {
     let mock = emulator();
-    let (client, _) = client(config_for(
-        &mock,
-        "local-client",
-        "local-secret",
-        half_second_attempts(),
-    ));
+    let (client, recorder) = client(config_with_retries(&mock, half_second_attempts()));
     mock.add_fault(FaultSpec {
         delay_ms: Some(2000),
         ..guest_fault(0)
@@ -198,6 +188,7 @@ async fn answers_always_slower_than_the_attempt_timeout_give_a_timeout_within_th
     let elapsed = started.elapsed();
     assert!(matches!(err, GenesysError::Timeout { .. }), "{err:?}");
     // Four attempts of half a second each, well inside the 10 s budget.
+    assert_eq!(recorder.attempts(Operation::CreateGuest), ["timeout"; 4]);
     assert!(elapsed >= Duration::from_millis(1800), "{elapsed:?}");
     assert!(elapsed < Duration::from_secs(12), "{elapsed:?}");
 }
@@ -205,10 +196,8 @@ async fn answers_always_slower_than_the_attempt_timeout_give_a_timeout_within_th
 #[actix_rt::test]
 async fn a_budget_shorter_than_the_attempts_ends_the_call_at_the_budget() {
     let mock = emulator();
-    let (client, _) = client(config_for(
+    let (client, _) = client(config_with_retries(
         &mock,
-        "local-client",
-        "local-secret",
         RetrySettings {
             budget: Duration::from_millis(1200),
             ..half_second_attempts()
@@ -311,4 +300,26 @@ async fn a_guest_is_created_with_a_token_and_its_routing() {
     assert_eq!(guest.routing.queue_id.to_string(), SUPPORT_QUEUE);
     assert_eq!(guest.routing.language, "en-us");
     assert!(!guest.guest_token.is_empty());
+}
+
+#[actix_rt::test]
+async fn an_answer_larger_than_the_body_limit_is_a_decode_error_and_is_not_retried() {
+    let mock = emulator();
+    let (client, recorder) = client(config(&mock));
+    mock.add_fault(FaultSpec {
+        status: Some(200),
+        body: Some(json!({ "padding": "x".repeat(genesys_client::RESPONSE_BODY_LIMIT + 1) })),
+        ..guest_fault(1)
+    });
+
+    let err = client
+        .create_guest(&guest_request(SUPPORT_QUEUE))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, GenesysError::Decode { message, correlation_id: Some(_) } if message.contains("larger than")),
+        "{err:?}"
+    );
+    assert_eq!(recorder.attempts(Operation::CreateGuest), ["decode"]);
+    assert_eq!(guest_calls(&mock).len(), 1);
 }

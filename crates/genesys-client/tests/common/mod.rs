@@ -33,7 +33,12 @@ pub fn emulator_with(settings: MockSettings) -> MockServer {
 
 /// Client settings for `mock` with the default client and the spec's retry defaults.
 pub fn config(mock: &MockServer) -> GenesysConfig {
-    config_for(mock, "local-client", "local-secret", RetrySettings::default())
+    config_with_retries(mock, RetrySettings::default())
+}
+
+/// Client settings for `mock` with the default client and `retry`.
+pub fn config_with_retries(mock: &MockServer, retry: RetrySettings) -> GenesysConfig {
+    config_for(mock, "local-client", "local-secret", retry)
 }
 
 /// Client settings for `mock` with the given credentials and retry settings.

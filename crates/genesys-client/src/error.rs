@@ -54,7 +54,7 @@ pub enum GenesysError {
     /// The operation's budget or an attempt's timeout ran out.
     #[error("Genesys did not answer in time")]
     Timeout {
-        /// Upstream correlation id, if an answer had started.
+        /// Correlation id of the last answer before time ran out (an earlier attempt's), if any.
         correlation_id: Option<String>,
     },
     /// The connection failed (refused, reset, TLS, DNS) after retries.

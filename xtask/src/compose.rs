@@ -120,17 +120,10 @@ pub fn e2e() -> Result {
     up()?;
     let api_url = format!("http://localhost:{}", API.port);
     let mock_url = format!("http://localhost:{}", MOCK.port);
+    // `--workspace`: the same dependency features as `cargo test --workspace`, so `ci` builds nothing anew.
     let mut tests = cmd(
         "cargo",
-        &[
-            "test",
-            "-p",
-            "contract-tests",
-            "--test",
-            "compose",
-            "--",
-            "--ignored",
-        ],
+        &["test", "--workspace", "--test", "compose", "--", "--ignored"],
     );
     tests
         .env("CONTRACT_API_URL", &api_url)

@@ -19,7 +19,7 @@ const HELP: &str = "\
 Usage: cargo xtask <task> [args]
 
 Tasks:
-  ci           fmt check, clippy, unit and integration tests, images, container tests, e2e
+  ci           fmt check, clippy, test build, images, unit + integration + container tests, e2e
   mock [args]  run the Genesys emulator: cargo run -p mock-genesys -- [args]
   dev          emulator + API as local processes (APP_ENV=local), until Ctrl-C
   image        release build, then the images guest-token-api and mock-genesys (FROM scratch)

@@ -1,6 +1,7 @@
 //! `up`, `down` and `e2e`: the full stack in containers through docker-compose.
 
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::image::{self, ALL, API, MOCK};
@@ -30,16 +31,24 @@ pub fn require_docker() -> Result {
 
 /// `docker compose` (v2) if the plugin exists, else `docker-compose` (v1), with the project name set.
 fn compose(args: &[&str]) -> Result<Command> {
-    let mut command = if process::succeeds(Command::new("docker").args(["compose", "version"])) {
-        cmd("docker", &["compose"])
-    } else if process::succeeds(Command::new("docker-compose").arg("version")) {
-        cmd("docker-compose", &[])
-    } else {
+    // Asked once per run: each probe starts a process.
+    static PROGRAM: OnceLock<Option<&'static [&'static str]>> = OnceLock::new();
+    let program = PROGRAM.get_or_init(|| {
+        if process::succeeds(Command::new("docker").args(["compose", "version"])) {
+            Some(&["docker", "compose"])
+        } else if process::succeeds(Command::new("docker-compose").arg("version")) {
+            Some(&["docker-compose"])
+        } else {
+            None
+        }
+    });
+    let Some((first, rest)) = program.and_then(|p| p.split_first()) else {
         return Err(
             "neither `docker compose` nor `docker-compose` is installed: apt-get install -y docker-compose"
                 .into(),
         );
     };
+    let mut command = cmd(first, rest);
     command.args(["-p", PROJECT]).args(args);
     Ok(command)
 }

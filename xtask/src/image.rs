@@ -102,9 +102,8 @@ pub fn image() -> Result {
 }
 
 /// Builds each image whose inputs changed since it was built (or that is missing); the release
-/// binaries must be current. Returns whether anything was built.
-pub fn ensure_current() -> Result<bool> {
-    let mut built = false;
+/// binaries must be current.
+pub fn ensure_current() -> Result {
     for spec in ALL {
         let context = assemble(spec)?;
         let label = format!("{{{{index .Config.Labels \"{FINGERPRINT_LABEL}\"}}}}");
@@ -120,10 +119,9 @@ pub fn ensure_current() -> Result<bool> {
             eprintln!("{} is up to date", spec.versioned_tag());
         } else {
             build(spec, &context)?;
-            built = true;
         }
     }
-    Ok(built)
+    Ok(())
 }
 
 /// Prints `docker image inspect -f '{{.Size}}'` of both images.

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::faults::FaultAnswer;
 use crate::journal::JournalEntry;
+use crate::settings::ClientConfig;
 use crate::state::{Admission, MockState};
 
 /// Language Genesys applies when a guest request names none.
@@ -221,7 +222,7 @@ fn issue_access_token(req: &HttpRequest, body: &[u8], state: &MockState) -> Http
     }
     let credentials =
         basic_credentials(req).or_else(|| form.client_id.clone().zip(form.client_secret.clone()));
-    let client = credentials.and_then(|(id, secret)| state.client(&id, &secret));
+    let client = credentials.and_then(|(id, secret)| state.authenticate(&id, &secret));
     let Some(client) = client else {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
@@ -229,19 +230,11 @@ fn issue_access_token(req: &HttpRequest, body: &[u8], state: &MockState) -> Http
             "client authentication failed: unknown client or wrong secret",
         );
     };
-    let access_token = match crate::signing::random_token() {
-        Ok(token) => token,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot generate an access token");
-            return HttpResponse::InternalServerError().finish();
-        }
-    };
     let ttl = state.runtime().token_ttl_seconds;
-    state.store_token(access_token.clone(), &client.id, Duration::from_secs(ttl));
     json(
         StatusCode::OK,
         &OAuthTokenResponse {
-            access_token,
+            access_token: state.issue_token(client, Duration::from_secs(ttl)),
             token_type: "bearer".to_owned(),
             expires_in: ttl,
         },
@@ -268,10 +261,10 @@ fn api_route(
     req: &HttpRequest,
     state: &MockState,
     correlation_id: &str,
-    handler: impl FnOnce(&str) -> HttpResponse,
+    handler: impl FnOnce(&ClientConfig) -> HttpResponse,
 ) -> HttpResponse {
-    let client_id = bearer_token(req).and_then(|token| state.token_client(token));
-    let Some(client_id) = client_id else {
+    let client = bearer_token(req).and_then(|token| state.token_client(token));
+    let Some(client) = client else {
         return genesys_error(
             StatusCode::UNAUTHORIZED,
             error_codes::BAD_CREDENTIALS,
@@ -279,11 +272,11 @@ fn api_route(
             correlation_id,
         );
     };
-    let Some((limit, admission)) = state.admit(&client_id) else {
-        return handler(&client_id);
+    let Some((limit, admission)) = state.admit(&client.id) else {
+        return handler(client);
     };
     let (mut response, count, reset_secs) = match admission {
-        Admission::Allowed { count, reset_secs } => (handler(&client_id), count, reset_secs),
+        Admission::Allowed { count, reset_secs } => (handler(client), count, reset_secs),
         Admission::Limited { count, reset_secs } => {
             let mut response = json(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -319,8 +312,8 @@ fn bearer_token(req: &HttpRequest) -> Option<&str> {
 
 // ---- POST /api/v2/webchat/instances/guests ----
 
-fn create_guest(client_id: &str, body: &[u8], state: &MockState, correlation_id: &str) -> HttpResponse {
-    if !state.has_scope(client_id, GUEST_CREATE_SCOPE) {
+fn create_guest(client: &ClientConfig, body: &[u8], state: &MockState, correlation_id: &str) -> HttpResponse {
+    if !client.scopes.iter().any(|scope| scope == GUEST_CREATE_SCOPE) {
         return genesys_error(
             StatusCode::FORBIDDEN,
             error_codes::MISSING_PERMISSIONS,

@@ -1,10 +1,15 @@
-//! Guest-token signing (Ed25519 JWTs), its JWKS, and random opaque access tokens.
+//! Guest-token signing (Ed25519 JWTs) and its JWKS, and the opaque access tokens.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::genesys::GuestTokenClaims;
 use ed25519_dalek::{Signer, SigningKey};
+use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
+use sha2::Sha256;
 
 /// Signs guest tokens with a key generated at start-up.
 pub(crate) struct GuestTokenSigner {
@@ -53,11 +58,79 @@ impl GuestTokenSigner {
     }
 }
 
-/// 32 random bytes, base64url: an opaque access token.
-pub(crate) fn random_token() -> std::io::Result<String> {
-    let mut bytes = [0u8; 32];
-    fill_random(&mut bytes)?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
+/// Opaque access tokens that carry their client, expiry and generation under an HMAC.
+///
+/// Nothing is stored per token, so issuing any number of them costs no memory; revoking bumps the
+/// generation, which every token issued before no longer matches.
+pub(crate) struct AccessTokens {
+    mac: Hmac<Sha256>,
+    /// Expiries count milliseconds from here (monotonic, unlike wall-clock time).
+    epoch: Instant,
+    generation: AtomicU64,
+}
+
+/// Bytes of an access token: nonce, client index, generation, expiry, then the HMAC tag.
+const NONCE_LEN: usize = 16;
+const PAYLOAD_LEN: usize = NONCE_LEN + 8 + 8 + 8;
+const TAG_LEN: usize = 32;
+
+impl AccessTokens {
+    /// Tokens under a fresh random key.
+    pub(crate) fn generate() -> std::io::Result<Self> {
+        let mut key = [0u8; 32];
+        fill_random(&mut key)?;
+        Ok(Self {
+            mac: Hmac::new_from_slice(&key).expect("HMAC takes keys of any length"),
+            epoch: Instant::now(),
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// A new token for the client at `client_index`, valid for `ttl` unless revoked.
+    pub(crate) fn issue(&self, client_index: usize, ttl: Duration) -> String {
+        let expires_ms = self
+            .now_ms()
+            .saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        let mut bytes = [0u8; PAYLOAD_LEN + TAG_LEN];
+        // The nonce only makes every token distinct; the tag is what makes them unforgeable.
+        bytes[..NONCE_LEN].copy_from_slice(&fastrand::u128(..).to_be_bytes());
+        bytes[NONCE_LEN..NONCE_LEN + 8].copy_from_slice(&(client_index as u64).to_be_bytes());
+        bytes[NONCE_LEN + 8..NONCE_LEN + 16]
+            .copy_from_slice(&self.generation.load(Ordering::SeqCst).to_be_bytes());
+        bytes[NONCE_LEN + 16..PAYLOAD_LEN].copy_from_slice(&expires_ms.to_be_bytes());
+        let tag = self.tag(&bytes[..PAYLOAD_LEN]).finalize().into_bytes();
+        bytes[PAYLOAD_LEN..].copy_from_slice(&tag);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// The client index of a token this emulator issued that has neither expired nor been revoked.
+    pub(crate) fn client_index(&self, token: &str) -> Option<usize> {
+        let mut bytes = [0u8; PAYLOAD_LEN + TAG_LEN];
+        if URL_SAFE_NO_PAD.decode_slice(token, &mut bytes).ok()? != bytes.len() {
+            return None;
+        }
+        let (payload, tag) = bytes.split_at(PAYLOAD_LEN);
+        self.tag(payload).verify_slice(tag).ok()?;
+        let field = |at: usize| u64::from_be_bytes(payload[at..at + 8].try_into().expect("8 bytes"));
+        let live = field(NONCE_LEN + 8) == self.generation.load(Ordering::SeqCst)
+            && self.now_ms() < field(NONCE_LEN + 16);
+        live.then(|| usize::try_from(field(NONCE_LEN)).ok()).flatten()
+    }
+
+    /// Every token issued so far is refused from now on.
+    pub(crate) fn revoke_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn tag(&self, payload: &[u8]) -> Hmac<Sha256> {
+        let mut mac = self.mac.clone();
+        mac.update(payload);
+        mac
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
 }
 
 fn fill_random(buf: &mut [u8]) -> std::io::Result<()> {
@@ -102,13 +175,51 @@ mod tests {
     }
 
     #[test]
-    fn access_tokens_are_random_and_url_safe() {
-        let a = random_token().unwrap();
-        assert_ne!(a, random_token().unwrap());
-        assert_eq!(a.len(), 43);
+    fn an_access_token_names_its_client_until_it_expires() {
+        let tokens = AccessTokens::generate().unwrap();
+        let token = tokens.issue(3, Duration::from_secs(60));
+        assert_eq!(tokens.client_index(&token), Some(3));
+        assert_ne!(
+            token,
+            tokens.issue(3, Duration::from_secs(60)),
+            "every token is new"
+        );
         assert!(
-            a.chars()
+            token
+                .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
+        let expired = tokens.issue(1, Duration::ZERO);
+        assert_eq!(tokens.client_index(&expired), None);
+    }
+
+    #[test]
+    fn revoking_refuses_every_earlier_token_but_not_later_ones() {
+        let tokens = AccessTokens::generate().unwrap();
+        let before = tokens.issue(0, Duration::from_secs(60));
+        tokens.revoke_all();
+        let after = tokens.issue(0, Duration::from_secs(60));
+        assert_eq!(tokens.client_index(&before), None);
+        assert_eq!(tokens.client_index(&after), Some(0));
+    }
+
+    #[test]
+    fn refuses_forged_tampered_and_foreign_tokens() {
+        let tokens = AccessTokens::generate().unwrap();
+        let token = tokens.issue(0, Duration::from_secs(60));
+        let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
+        // Claim another client: the tag no longer matches.
+        bytes[NONCE_LEN + 7] ^= 1;
+        assert_eq!(tokens.client_index(&URL_SAFE_NO_PAD.encode(&bytes)), None);
+        let other_key = AccessTokens::generate().unwrap();
+        assert_eq!(other_key.client_index(&token), None);
+        for junk in [
+            "",
+            "not-a-token",
+            &token[..token.len() - 1],
+            &format!("{token}AA"),
+        ] {
+            assert_eq!(tokens.client_index(junk), None, "{junk}");
+        }
     }
 }

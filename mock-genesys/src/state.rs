@@ -1,6 +1,7 @@
 //! The emulator's in-memory state, shared by every worker and by [`crate::MockServer`].
 //!
-//! Each piece has its own mutex, held only for a few map operations (never across I/O or awaits).
+//! Each piece has its own mutex, held only for a few map operations (never across I/O or awaits);
+//! access tokens need no stored state at all (see [`AccessTokens`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,28 +15,20 @@ use crate::journal::{Journal, JournalEntry};
 use crate::settings::{
     ClientConfig, InvalidSetting, MockSettings, RateLimit, RuntimeSettings, SettingsPatch,
 };
-use crate::signing::GuestTokenSigner;
-
-/// Above this many live access tokens, issuing one first drops the expired ones.
-const TOKEN_PRUNE_THRESHOLD: usize = 10_000;
+use crate::signing::{AccessTokens, GuestTokenSigner};
 
 pub(crate) struct MockState {
     startup: RuntimeSettings,
     pub(crate) issuer: String,
-    clients: HashMap<String, ClientConfig>,
+    clients: Vec<ClientConfig>,
     queues: HashMap<QueueId, String>,
     pub(crate) signer: GuestTokenSigner,
     runtime: Mutex<RuntimeSettings>,
-    tokens: Mutex<HashMap<String, AccessToken>>,
+    tokens: AccessTokens,
     windows: Mutex<HashMap<String, FixedWindow>>,
     faults: Mutex<FaultList>,
     journal: Mutex<Journal>,
     next_request_id: AtomicU64,
-}
-
-struct AccessToken {
-    client_id: String,
-    expires_at: Instant,
 }
 
 /// Locks `m`, ignoring poisoning: every critical section leaves the data consistent.
@@ -51,15 +44,11 @@ impl MockState {
         Ok(Self {
             startup: settings.runtime(),
             issuer: settings.issuer.clone(),
-            clients: settings
-                .clients
-                .iter()
-                .map(|c| (c.id.clone(), c.clone()))
-                .collect(),
+            clients: settings.clients.clone(),
             queues: settings.queues.iter().map(|q| (q.id, q.name.clone())).collect(),
             signer: GuestTokenSigner::generate()?,
             runtime: Mutex::new(settings.runtime()),
-            tokens: Mutex::new(HashMap::new()),
+            tokens: AccessTokens::generate()?,
             windows: Mutex::new(HashMap::new()),
             faults: Mutex::new(FaultList::default()),
             journal: Mutex::new(Journal::new(settings.journal_limit)),
@@ -85,53 +74,33 @@ impl MockState {
     /// Clears journal, faults and windows, revokes every token and restores the start-up settings.
     pub(crate) fn reset(&self) {
         *lock(&self.runtime) = self.startup;
-        lock(&self.tokens).clear();
+        self.tokens.revoke_all();
         lock(&self.windows).clear();
         lock(&self.faults).clear();
         lock(&self.journal).clear();
     }
 
-    /// The client if `id` and `secret` match a configured one.
-    pub(crate) fn client(&self, id: &str, secret: &str) -> Option<&ClientConfig> {
-        self.clients.get(id).filter(|c| c.secret == secret)
-    }
-
-    pub(crate) fn has_scope(&self, client_id: &str, scope: &str) -> bool {
-        self.clients
-            .get(client_id)
-            .is_some_and(|c| c.scopes.iter().any(|s| s == scope))
+    /// The index of the configured client `id`, if `secret` is its secret.
+    pub(crate) fn authenticate(&self, id: &str, secret: &str) -> Option<usize> {
+        self.clients.iter().position(|c| c.id == id && c.secret == secret)
     }
 
     pub(crate) fn queue_name(&self, id: &QueueId) -> Option<&str> {
         self.queues.get(id).map(String::as_str)
     }
 
-    pub(crate) fn store_token(&self, token: String, client_id: &str, ttl: Duration) {
-        let now = Instant::now();
-        let mut tokens = lock(&self.tokens);
-        if tokens.len() >= TOKEN_PRUNE_THRESHOLD {
-            tokens.retain(|_, t| t.expires_at > now);
-        }
-        tokens.insert(
-            token,
-            AccessToken {
-                client_id: client_id.to_owned(),
-                expires_at: now + ttl,
-            },
-        );
+    /// A new access token of the client at `client_index`, valid for the current token TTL.
+    pub(crate) fn issue_token(&self, client_index: usize, ttl: Duration) -> String {
+        self.tokens.issue(client_index, ttl)
     }
 
-    /// The client owning a live access token.
-    pub(crate) fn token_client(&self, token: &str) -> Option<String> {
-        let tokens = lock(&self.tokens);
-        tokens
-            .get(token)
-            .filter(|t| Instant::now() < t.expires_at)
-            .map(|t| t.client_id.clone())
+    /// The client owning a live access token (issued here, not expired, not revoked).
+    pub(crate) fn token_client(&self, token: &str) -> Option<&ClientConfig> {
+        self.clients.get(self.tokens.client_index(token)?)
     }
 
     pub(crate) fn revoke_tokens(&self) {
-        lock(&self.tokens).clear();
+        self.tokens.revoke_all();
     }
 
     /// Counts one API request of `client_id` against the rate limit, if one is on.

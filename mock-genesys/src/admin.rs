@@ -1,12 +1,8 @@
 //! The `/__admin` API: health, reset, journal, faults, token revocation, settings and JWKS.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::genesys::{CORRELATION_ID_HEADER, error_codes};
+use domain::genesys::error_codes;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -20,7 +16,6 @@ use crate::state::MockState;
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope(ADMIN_PREFIX)
-            .wrap(actix_web::middleware::from_fn(with_correlation_id))
             .route("/health", web::get().to(health))
             .route("/reset", web::post().to(reset))
             .service(
@@ -44,20 +39,6 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/jwks.json", web::get().to(jwks))
             .default_service(web::to(unknown_admin_route)),
     );
-}
-
-/// Echoes or creates `inin-correlation-id` on admin answers too.
-async fn with_correlation_id(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = correlation_id(req.request());
-    let mut res = next.call(req).await?;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        res.headers_mut()
-            .insert(HeaderName::from_static(CORRELATION_ID_HEADER), value);
-    }
-    Ok(res)
 }
 
 fn bad_request(req: &HttpRequest, message: impl Into<String>) -> HttpResponse {

@@ -1,8 +1,11 @@
 //! The emulated Genesys routes and the pipeline every non-admin request goes through:
 //! correlation id, fault, latency, routing, rate limit, journal.
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -27,21 +30,49 @@ use crate::state::{Admission, MockState};
 const DEFAULT_LANGUAGE: &str = "en-us";
 /// Longest correlation id echoed back; longer ones are replaced.
 const MAX_CORRELATION_ID_LEN: usize = 256;
+/// Largest request body accepted (a guest body is at most ~70 KiB with 50 maximal attributes).
+pub(crate) const BODY_LIMIT_BYTES: usize = 1 << 20;
 /// The body a `malformed` fault answers: JSON cut off mid-value.
 const MALFORMED_BODY: &str = r#"{"guestId": "6f1c1f4e-3d7e-4a51-9a35"#;
 
 /// Entry point of every request outside `/__admin`.
-pub(crate) async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<MockState>) -> HttpResponse {
+pub(crate) async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<MockState>,
+) -> HttpResponse {
     let id = state.next_request_id();
     let received_at = OffsetDateTime::now_utc();
     let correlation_id = correlation_id(&req);
+    // Read here rather than by an extractor so that an oversized body gets a Genesys answer too.
+    let body = match payload.to_bytes_limited(BODY_LIMIT_BYTES).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, path = req.path(), "request body unreadable");
+            return genesys_error(
+                StatusCode::BAD_REQUEST,
+                error_codes::BAD_REQUEST,
+                "The request body could not be read",
+                &correlation_id,
+            );
+        }
+        Err(_) => {
+            state.journal(JournalEntry::record(id, received_at, &req, &[], 413));
+            return genesys_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                error_codes::BAD_REQUEST,
+                format!("The request body exceeds {BODY_LIMIT_BYTES} bytes"),
+                &correlation_id,
+            );
+        }
+    };
     let fault = state.take_fault(req.method().as_str(), req.path());
     let delay =
         state.runtime().latency_ms.pick() + fault.as_ref().map_or(Duration::ZERO, |fault| fault.delay);
     if !delay.is_zero() {
         actix_web::rt::time::sleep(delay).await;
     }
-    let mut response = match fault.and_then(|fault| fault.answer) {
+    let response = match fault.and_then(|fault| fault.answer) {
         Some(FaultAnswer::Reset) => {
             // Journal first: the peer may act (and read the journal) as soon as the socket drops.
             state.journal(JournalEntry::record(id, received_at, &req, &body, 0));
@@ -59,15 +90,24 @@ pub(crate) async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<
         }) => fault_response(status, retry_after, body, &correlation_id),
         None => route(&req, &body, &state, &correlation_id),
     };
-    if let Ok(value) = HeaderValue::from_str(&correlation_id) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static(CORRELATION_ID_HEADER), value);
-    }
     let status = response.status().as_u16();
     state.journal(JournalEntry::record(id, received_at, &req, &body, status));
     tracing::debug!(method = %req.method(), path = req.path(), status, %correlation_id, "answered");
     response
+}
+
+/// Echoes or creates `inin-correlation-id` on every answer, admin and error answers included.
+pub(crate) async fn with_correlation_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = correlation_id(req.request());
+    let mut res = next.call(req).await?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static(CORRELATION_ID_HEADER), value);
+    }
+    Ok(res)
 }
 
 /// The correlation id already chosen for a request, kept in its extensions.

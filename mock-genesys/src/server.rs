@@ -14,9 +14,6 @@ use crate::journal::JournalEntry;
 use crate::settings::{MockSettings, SettingsPatch};
 use crate::state::MockState;
 
-/// Largest request body accepted (the guest body is at most ~70 KiB with 50 maximal attributes).
-const BODY_LIMIT_BYTES: usize = 1 << 20;
-
 /// The connection's socket, kept so a `connection: reset` fault can abort it.
 #[cfg(unix)]
 struct ConnectionSocket(std::os::fd::OwnedFd);
@@ -57,7 +54,10 @@ fn build(state: Arc<MockState>, listener: TcpListener, workers: Option<usize>) -
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .app_data(web::PayloadConfig::new(BODY_LIMIT_BYTES))
+            .app_data(web::PayloadConfig::new(crate::genesys::BODY_LIMIT_BYTES))
+            .wrap(actix_web::middleware::from_fn(
+                crate::genesys::with_correlation_id,
+            ))
             .configure(crate::admin::configure)
             .default_service(web::to(crate::genesys::handle))
     })

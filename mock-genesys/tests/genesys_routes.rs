@@ -497,3 +497,33 @@ async fn start_up_clients_and_queues_come_from_the_settings() {
         .await;
     assert_eq!(reply.json()["name"], "Only");
 }
+
+#[actix_rt::test]
+async fn an_oversized_body_gets_a_genesys_413_with_the_correlation_id_and_is_journaled() {
+    let h = Harness::start();
+    let token = h.token().await;
+    let request = h
+        .client
+        .post(h.url(GUESTS))
+        .insert_header(("Authorization", format!("Bearer {token}")))
+        .insert_header(("Content-Type", "application/json"))
+        .insert_header(("inin-correlation-id", "too-big-1"));
+    let reply = h.send(request, Some(&vec![b' '; (1 << 20) + 1])).await;
+    let body = assert_genesys_error(&reply, 413, "bad.request");
+    assert_eq!(body["contextId"], "too-big-1");
+    let journal = h.journal(Some(GUESTS)).await;
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0]["status"], 413);
+}
+
+#[actix_rt::test]
+async fn answers_the_framework_writes_carry_the_correlation_id_too() {
+    let h = Harness::start();
+    let request = h
+        .client
+        .put(h.url("/__admin/requests"))
+        .insert_header(("inin-correlation-id", "wrong-method-1"));
+    let reply = h.send(request, None).await;
+    assert_eq!(reply.status, 405);
+    assert_eq!(reply.header("inin-correlation-id"), Some("wrong-method-1"));
+}

@@ -201,7 +201,10 @@ fn build(spec: &ImageSpec, context: &Path) -> Result {
             &latest,
         ])
         .arg(context);
-    process::run(&mut docker)
+    process::run(&mut docker)?;
+    // The previous build of this image lost its tags: drop it (only untagged images built here).
+    let ours = format!("label={FINGERPRINT_LABEL}");
+    process::run(Command::new("docker").args(["image", "prune", "--force", "--filter", &ours]))
 }
 
 /// The shared libraries (and loader) the binary needs, from `ldd`.

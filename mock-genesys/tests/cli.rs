@@ -1,8 +1,10 @@
 //! The `mock-genesys` binary: help, settings errors, the health check and a real start-up.
 
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use mock_genesys::{MockServer, MockSettings};
 
@@ -101,44 +103,53 @@ fn an_invalid_setting_exits_2_naming_it() {
 
 #[test]
 fn serves_with_the_shipped_config_and_stops_cleanly_on_sigterm() {
-    let port = closed_port();
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/mock-genesys.toml");
+    // Port 0: the binary picks a free port and logs it, so no other test can take it first.
     let mut child = mock()
-        .args([
-            "--config",
-            config,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-        ])
+        .args(["--config", config, "--host", "127.0.0.1", "--port", "0"])
         .env("MOCK__LOG_FORMAT", "json")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Readiness poll with a deadline: the process needs a moment to bind.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !mock_genesys::healthcheck("127.0.0.1", port, Duration::from_millis(500)) {
-        assert!(Instant::now() < deadline, "the binary never became healthy");
-        assert!(child.try_wait().unwrap().is_none(), "the binary exited early");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (lines_tx, lines) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in stderr.lines() {
+            let line: serde_json::Value = serde_json::from_str(&line.unwrap()).expect("JSON log lines");
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let listening = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the binary logs that it listens");
+        if line["fields"]["message"] == "mock-genesys listening" {
+            break line;
+        }
+    };
+    let address: SocketAddr = listening["fields"]["address"].as_str().unwrap().parse().unwrap();
+    assert!(mock_genesys::healthcheck(
+        "127.0.0.1",
+        address.port(),
+        Duration::from_secs(5)
+    ));
+
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(0));
-    let logs = String::from_utf8(output.stderr).unwrap();
-    let messages: Vec<String> = logs
-        .lines()
-        .map(|line| {
-            let line: serde_json::Value = serde_json::from_str(line).expect("JSON log lines");
-            line["fields"]["message"].as_str().unwrap_or_default().to_owned()
-        })
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    reader.join().unwrap();
+    let messages: Vec<String> = lines
+        .try_iter()
+        .map(|line| line["fields"]["message"].as_str().unwrap_or_default().to_owned())
         .collect();
-    assert!(messages.iter().any(|m| m.contains("listening")), "{logs}");
-    assert!(messages.iter().any(|m| m == "mock-genesys stopped"), "{logs}");
+    assert!(
+        messages.iter().any(|m| m == "mock-genesys stopped"),
+        "{messages:?}"
+    );
 }

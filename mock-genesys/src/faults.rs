@@ -94,8 +94,10 @@ impl FaultSpec {
         if self.delay_ms.is_some_and(|ms| ms > MAX_DELAY_MS) {
             return Err(format!("delayMs must be at most {MAX_DELAY_MS}"));
         }
-        if self.connection.is_some() && (self.status.is_some() || self.body.is_some()) {
-            return Err("connection cannot be combined with status or body".to_owned());
+        if self.connection.is_some()
+            && (self.status.is_some() || self.body.is_some() || self.retry_after.is_some())
+        {
+            return Err("connection cannot be combined with status, body or retryAfter".to_owned());
         }
         Ok(())
     }
@@ -267,13 +269,14 @@ mod tests {
     }
 
     #[test]
-    fn rejects_nonsense() {
+    fn rejects_fault_specs_that_could_not_apply_as_written() {
         for bad in [
             json!({"path": "a"}),
             json!({"path": "/__admin/health"}),
             json!({"path": "/a", "method": "NOT A METHOD"}),
             json!({"path": "/a", "status": 99}),
             json!({"path": "/a", "connection": "reset", "status": 500}),
+            json!({"path": "/a", "connection": "malformed", "retryAfter": "5"}),
             json!({"path": "/a", "delayMs": 300_001}),
         ] {
             assert!(spec(bad.clone()).validate().is_err(), "{bad}");

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
+use domain::genesys::OAUTH_TOKEN_PATH;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -62,7 +63,12 @@ impl JournalEntry {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        let body = if is_form { redact_form_secret(body) } else { body };
+        // A token request with a wrong content type is refused, but its secret must not show either.
+        let body = if is_form || req.path() == OAUTH_TOKEN_PATH {
+            redact_form_secret(body)
+        } else {
+            body
+        };
         Self {
             id,
             received_at,
@@ -83,15 +89,20 @@ fn redact_authorization(value: &str) -> String {
     }
 }
 
-/// Replaces the value of every `client_secret` field of a urlencoded form, keeping the rest as sent.
+/// Replaces the value of every `client_secret` field of a urlencoded form (however its name is
+/// percent-encoded), keeping the rest as sent.
 fn redact_form_secret(body: String) -> String {
-    if !body.contains("client_secret") {
+    if !body.contains("secret") && !body.contains('%') {
         return body;
     }
     body.split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some(("client_secret", _)) => format!("client_secret={REDACTED}"),
-            _ => pair.to_owned(),
+        .map(|pair| {
+            let key = pair.split_once('=').map_or(pair, |(key, _)| key);
+            let decoded = serde_urlencoded::from_str::<Vec<(String, String)>>(key).unwrap_or_default();
+            match decoded.first() {
+                Some((name, _)) if name == "client_secret" => format!("{key}={REDACTED}"),
+                _ => pair.to_owned(),
+            }
         })
         .collect::<Vec<_>>()
         .join("&")
@@ -177,5 +188,29 @@ mod tests {
         );
         assert_eq!(e.path, "/oauth/token");
         assert_eq!(redact_authorization("opaque"), "[redacted]");
+    }
+
+    #[test]
+    fn redacts_a_percent_encoded_secret_field_and_a_token_request_that_is_not_a_form() {
+        let body = "client_id=c&client%5Fsecret=s3cr3t&grant_type=client_credentials";
+        assert_eq!(
+            redact_form_secret(body.to_owned()),
+            "client_id=c&client%5Fsecret=[redacted]&grant_type=client_credentials"
+        );
+        let req = TestRequest::post()
+            .uri("/oauth/token")
+            .insert_header(("Content-Type", "text/plain"))
+            .to_http_request();
+        let e = JournalEntry::record(1, OffsetDateTime::UNIX_EPOCH, &req, b"client_secret=s3cr3t", 400);
+        assert_eq!(e.body, "client_secret=[redacted]");
+        let req = TestRequest::post().uri("/api/v2/x").to_http_request();
+        let e = JournalEntry::record(
+            1,
+            OffsetDateTime::UNIX_EPOCH,
+            &req,
+            br#"{"note":"a&b=secret"}"#,
+            200,
+        );
+        assert_eq!(e.body, r#"{"note":"a&b=secret"}"#, "other bodies stay as sent");
     }
 }

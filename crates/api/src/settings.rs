@@ -17,6 +17,7 @@ use domain::{LanguageTag, QueueId};
 use genesys_client::{Endpoints, GenesysConfig, RetrySettings};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 /// The environments a configuration file exists for.
 pub const ENVIRONMENTS: [&str; 3] = ["local", "test", "production"];
@@ -193,8 +194,7 @@ pub struct LogSettings {
 }
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     /// One JSON object per line (production).
     Json,
@@ -383,14 +383,14 @@ fn empty_secret() -> SecretString {
 struct RawGuest {
     source_system: String,
     default_language: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     allowed_queues: Vec<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCors {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     allowed_origins: Vec<String>,
     require_origin: bool,
     max_age_seconds: u64,
@@ -402,7 +402,7 @@ struct RawRateLimit {
     enabled: bool,
     per_second: u32,
     burst: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     trusted_proxies: Vec<String>,
     max_tracked_ips: usize,
     prune_interval_seconds: u64,
@@ -411,8 +411,42 @@ struct RawRateLimit {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLog {
-    format: LogFormat,
+    // Checked in `validate`, so a wrong value gets a message naming `log.format`.
+    format: String,
     level: String,
+}
+
+/// A list from a TOML array, or from one comma-separated string (how an environment variable
+/// carries it). Entries are trimmed; empty ones are dropped.
+fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    struct ListVisitor;
+
+    impl<'de> Visitor<'de> for ListVisitor {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list or a comma-separated string")
+        }
+
+        fn visit_str<E: de::Error>(self, joined: &str) -> Result<Self::Value, E> {
+            Ok(joined
+                .split(',')
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(str::to_owned)
+                .collect())
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut entries = Vec::new();
+            while let Some(entry) = seq.next_element::<String>()? {
+                entries.push(entry);
+            }
+            Ok(entries)
+        }
+    }
+
+    deserializer.deserialize_any(ListVisitor)
 }
 
 /// The process environment merged with a `.env` file at `dotenv_path`, if there is one. Real
@@ -483,15 +517,13 @@ fn read_layers(
     let mut builder = config::Config::builder()
         .add_source(file("default.toml".to_owned())?)
         .add_source(file(format!("{environment}.toml"))?)
+        // No `try_parsing`: it would turn a client id or secret such as "0123" or "1e5" into a
+        // number and back ("123", "100000"). Numbers and booleans parse from strings anyway, and
+        // lists are split by `list`.
         .add_source(
             config::Environment::with_prefix("APP")
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(true)
-                .list_separator(",")
-                .with_list_parse_key("cors.allowed_origins")
-                .with_list_parse_key("guest.allowed_queues")
-                .with_list_parse_key("rate_limit.trusted_proxies")
                 .source(Some(app_vars)),
         );
     let seed = |name: &str| {
@@ -531,13 +563,9 @@ fn read_layers(
             .map_err(config_problem)?;
     }
     if let Some(origins) = seed("FRONTEND_ORIGIN") {
-        let list: Vec<String> = origins
-            .split(',')
-            .map(|o| o.trim().to_owned())
-            .filter(|o| !o.is_empty())
-            .collect();
+        // Comma-separated, split by `list` like APP__CORS__ALLOWED_ORIGINS.
         builder = builder
-            .set_override("cors.allowed_origins", list)
+            .set_override("cors.allowed_origins", origins)
             .map_err(config_problem)?;
     }
     if let Some(port) = seed("PORT") {
@@ -642,27 +670,35 @@ fn validate(
     if genesys.client_id.trim().is_empty() {
         problems.push("genesys.client_id (GENESYS_CLIENT_ID): must be set".to_owned());
     }
-    let client_secret = if genesys.client_secret_file.trim().is_empty() {
+    let secret_file = genesys.client_secret_file.trim();
+    let client_secret = if secret_file.is_empty() {
+        if genesys.client_secret.expose_secret().is_empty() {
+            problems.push(
+                "genesys.client_secret (GENESYS_CLIENT_SECRET or GENESYS_CLIENT_SECRET_FILE): must be set"
+                    .to_owned(),
+            );
+        }
         genesys.client_secret
     } else {
-        let path = genesys.client_secret_file.trim();
-        match std::fs::read_to_string(path) {
-            Ok(text) => SecretString::from(text.trim_end_matches(['\r', '\n']).to_owned()),
+        match std::fs::read_to_string(secret_file) {
+            Ok(text) => {
+                let secret = SecretString::from(text.trim_end_matches(['\r', '\n']).to_owned());
+                if secret.expose_secret().is_empty() {
+                    problems.push(format!(
+                        "genesys.client_secret_file (GENESYS_CLIENT_SECRET_FILE): {secret_file} is empty"
+                    ));
+                }
+                secret
+            }
             Err(e) => {
                 problems.push(format!(
-                    "genesys.client_secret_file (GENESYS_CLIENT_SECRET_FILE): cannot read {path}: {}",
+                    "genesys.client_secret_file (GENESYS_CLIENT_SECRET_FILE): cannot read {secret_file}: {}",
                     e.kind()
                 ));
                 empty_secret()
             }
         }
     };
-    if client_secret.expose_secret().is_empty() && genesys.client_secret_file.trim().is_empty() {
-        problems.push(
-            "genesys.client_secret (GENESYS_CLIENT_SECRET or GENESYS_CLIENT_SECRET_FILE): must be set"
-                .to_owned(),
-        );
-    }
     let ms = Duration::from_millis;
     for (name, value) in [
         ("genesys.budget_ms", genesys.budget_ms),
@@ -727,6 +763,14 @@ fn validate(
         }
     }
 
+    let format = match log.format.trim() {
+        "json" => LogFormat::Json,
+        "text" => LogFormat::Text,
+        _ => {
+            problems.push("log.format: must be \"json\" or \"text\"".to_owned());
+            LogFormat::Json
+        }
+    };
     let level = env
         .get("RUST_LOG")
         .filter(|v| !v.trim().is_empty())
@@ -785,10 +829,7 @@ fn validate(
             max_tracked_ips: rate_limit.max_tracked_ips,
             prune_interval: Duration::from_secs(rate_limit.prune_interval_seconds),
         },
-        log: LogSettings {
-            format: log.format,
-            level,
-        },
+        log: LogSettings { format, level },
     })
 }
 
@@ -893,12 +934,36 @@ mod tests {
             &config_dir(),
             &env(&[(
                 "APP__CORS__ALLOWED_ORIGINS",
-                "https://a.example,https://b.example:8443",
+                "https://a.example, https://b.example:8443,",
             )]),
         )
         .unwrap();
         let origins: Vec<_> = s.cors.allowed_origins.iter().map(AllowedOrigin::as_str).collect();
         assert_eq!(origins, ["https://a.example", "https://b.example:8443"]);
+    }
+
+    #[test]
+    fn app_variables_keep_text_values_verbatim_even_when_they_look_like_numbers() {
+        let s = Settings::load(
+            &config_dir(),
+            &env(&[
+                ("APP__GENESYS__CLIENT_ID", "0123"),
+                ("APP__GENESYS__CLIENT_SECRET", "1e5"),
+                ("APP__GUEST__SOURCE_SYSTEM", "true"),
+                ("APP__CORS__REQUIRE_ORIGIN", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.genesys.client_id, "0123");
+        assert_eq!(s.genesys.client_secret.expose_secret(), "1e5");
+        assert_eq!(s.guest.source_system, "true");
+        assert!(s.cors.require_origin);
+    }
+
+    #[test]
+    fn a_wrong_log_format_names_the_setting() {
+        let p = problems(&[("APP__LOG__FORMAT", "xml")]);
+        assert_eq!(p, ["log.format: must be \"json\" or \"text\""]);
     }
 
     #[test]
@@ -950,6 +1015,21 @@ mod tests {
         .unwrap();
         assert_eq!(s.genesys.client_secret.expose_secret(), "from-file");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_empty_secret_file_is_a_problem() {
+        let dir = std::env::temp_dir().join(format!("api-secret-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secret");
+        std::fs::write(&file, "\n").unwrap();
+        let p = problems(&[("GENESYS_CLIENT_SECRET_FILE", file.to_str().unwrap())]);
+        std::fs::remove_dir_all(dir).unwrap();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("genesys.client_secret_file") && p[0].ends_with("is empty"),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::error::GenesysError;
 use crate::gate::BackoffGate;
 use crate::observer::{Operation, UpstreamObserver};
 use crate::retry::{Decision, GiveUp, Outcome, RetryPolicy, classify, parse_retry_after};
-use crate::token::{AccessToken, FreshToken, TokenCache};
+use crate::token::{AccessToken, FreshToken, Refresh, TokenCache};
 use crate::{GenesysApi, TokenStatus};
 
 /// Largest response body read from Genesys; its answers are a few hundred bytes.
@@ -188,11 +188,34 @@ impl GenesysClient {
     }
 
     /// A usable token from the cache, fetched on this worker if this caller is the one to fetch.
+    /// A token due for refresh is still used; its refresh runs on a detached task.
     async fn token(&self, force: bool, deadline: Instant) -> Result<AccessToken, GenesysError> {
         self.shared
             .tokens
-            .get(force, deadline, || self.request_token(deadline))
+            .get(
+                force,
+                deadline,
+                || self.request_token(deadline),
+                |refresh| self.refresh_in_background(refresh),
+            )
             .await
+    }
+
+    /// Runs `refresh` as a detached task on this worker, under a budget of its own: the caller
+    /// that started it goes on with the current token and never waits for the login host.
+    fn refresh_in_background(&self, refresh: Refresh) {
+        if actix_rt::Arbiter::try_current().is_none() {
+            // Nowhere to run a `!Send` task: dropping frees the slot; the token is fetched once expired.
+            tracing::debug!("no actix arbiter on this thread; skipping the background token refresh");
+            return;
+        }
+        // awc's client is `Rc`-based: the clone shares this worker's pool and stays on this thread.
+        let worker = GenesysClient {
+            shared: Arc::clone(&self.shared),
+            http: self.http.clone(),
+        };
+        let deadline = self.deadline();
+        actix_rt::spawn(async move { refresh.run(deadline, worker.request_token(deadline)).await });
     }
 
     /// One client-credentials grant, with retries for transient failures within `deadline`.

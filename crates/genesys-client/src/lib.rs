@@ -29,7 +29,9 @@ pub use observer::{NoopObserver, Operation, UpstreamObserver};
 pub use retry::{
     Backoff, Decision, GiveUp, LONGEST_RETRY_AFTER, Outcome, RetryPolicy, classify, parse_retry_after,
 };
-pub use token::{AccessToken, FreshToken, LONGEST_TOKEN_LIFETIME, TokenCache, refresh_margin};
+pub use token::{
+    AccessToken, FreshToken, LONGEST_TOKEN_LIFETIME, REFRESH_COOLDOWN, Refresh, TokenCache, refresh_margin,
+};
 
 /// What the caller learns about a freshly fetched access token (never the token itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

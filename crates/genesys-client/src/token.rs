@@ -1,10 +1,15 @@
 //! The access-token cache shared by all workers: one token, refreshed before it expires, and
 //! at most one token request in flight however many callers need one.
 //!
-//! The fetch itself is passed in by the caller and runs on the caller's own worker (awc futures
-//! are not `Send`); only the coordination lives here, and it is `Send + Sync`. Callers that find
-//! a fetch in flight subscribe to its result through a `watch` channel. If the fetching caller is
-//! dropped mid-way, its channel closes and one waiter takes over the fetch.
+//! A missing or expired token is fetched by the caller that takes the in-flight slot, on its own
+//! worker (awc futures are not `Send`); callers that find a fetch in flight subscribe to its
+//! result through a `watch` channel. If the fetching caller is dropped mid-way, its channel
+//! closes and one waiter takes over the fetch.
+//!
+//! A token that is still valid but due for refresh never makes anyone wait: the caller that takes
+//! the slot is handed a [`Refresh`] to start as a detached task, and every caller carries on with
+//! the current token. A failed token request pauses these background refreshes for
+//! [`REFRESH_COOLDOWN`]. Only the coordination lives here, and it is `Send + Sync`.
 
 use std::fmt;
 use std::future::Future;
@@ -21,6 +26,11 @@ const MIN_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 /// Longest lifetime believed: Genesys grants at most 48 h, and a larger `expires_in` must not
 /// overflow `Instant` arithmetic (a refresh that comes early is harmless).
 pub const LONGEST_TOKEN_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How long after a failed token request no background refresh starts, so a login host that is
+/// down is asked a few times a minute rather than once per API call. Expired or missing tokens
+/// are still fetched at once.
+pub const REFRESH_COOLDOWN: Duration = Duration::from_secs(5);
 
 /// A cached bearer token. `Debug` never shows the token.
 #[derive(Clone)]
@@ -86,23 +96,32 @@ struct State {
     current: Option<Cached>,
     in_flight: Option<(u64, watch::Receiver<FetchResult>)>,
     next_id: u64,
+    /// No background refresh starts before this instant (the last token request failed).
+    refresh_paused_until: Option<Instant>,
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    // Nothing under this lock can panic half-way, so a poisoned state is still consistent.
+    state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What a caller does next, decided under the lock.
 enum Step {
     Use(AccessToken),
     Wait(watch::Receiver<FetchResult>),
-    /// Fetch; `fallback` is a still-valid token to use if a proactive refresh fails.
-    Fetch {
-        ticket: Ticket,
-        fallback: Option<AccessToken>,
+    Fetch(Ticket),
+    /// Use `current` now and start `refresh` in the background.
+    Refresh {
+        current: AccessToken,
+        refresh: Refresh,
     },
 }
 
 /// Cached access token with single-flight fetching. `Send + Sync`; one per process.
 #[derive(Default)]
 pub struct TokenCache {
-    state: Mutex<State>,
+    // Shared with the tickets, so a background refresh can outlive the call that started it.
+    state: Arc<Mutex<State>>,
 }
 
 impl fmt::Debug for TokenCache {
@@ -113,11 +132,86 @@ impl fmt::Debug for TokenCache {
     }
 }
 
-/// The right to fetch: while it lives, others wait for its result. Dropping it unfinished
-/// (the fetching caller was cancelled) closes the channel and clears the slot.
+/// The right to fetch: while it lives, others wait for its result (or keep a valid token).
+/// Dropping it unfinished (the fetch was cancelled) clears the slot and closes the channel.
 struct Ticket {
     id: u64,
     sender: watch::Sender<FetchResult>,
+    state: Arc<Mutex<State>>,
+}
+
+impl Ticket {
+    /// Stores the fetch's result, frees the slot and hands the result to the waiters.
+    fn finish(self, result: Result<FreshToken, GenesysError>) -> Result<AccessToken, GenesysError> {
+        let mut state = lock(&self.state);
+        let result = result.map(|fresh| {
+            let lifetime = fresh.lifetime.min(LONGEST_TOKEN_LIFETIME);
+            let token = AccessToken {
+                value: fresh.value.into(),
+                generation: self.id,
+                lifetime,
+            };
+            let expires_at = fresh.requested_at + lifetime;
+            state.current = Some(Cached {
+                token: token.clone(),
+                refresh_at: expires_at - refresh_margin(lifetime),
+                expires_at,
+            });
+            token
+        });
+        state.refresh_paused_until = result.is_err().then(|| Instant::now() + REFRESH_COOLDOWN);
+        if state.in_flight.as_ref().is_some_and(|(id, _)| *id == self.id) {
+            state.in_flight = None;
+        }
+        self.sender.send_replace(Some(result.clone()));
+        result
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        // Runs before `sender` closes, so woken waiters find the slot free and one takes over.
+        let mut state = lock(&self.state);
+        if state.in_flight.as_ref().is_some_and(|(id, _)| *id == self.id) {
+            state.in_flight = None;
+        }
+    }
+}
+
+/// A background refresh of a still-valid token: holds the single-flight slot until
+/// [`Refresh::run`] ends or it is dropped. Start it on a detached task; nobody waits for it except
+/// callers whose token has expired meanwhile (or who force a new one).
+#[must_use = "dropping a Refresh frees the slot without refreshing"]
+pub struct Refresh {
+    ticket: Ticket,
+}
+
+impl fmt::Debug for Refresh {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Refresh").field("id", &self.ticket.id).finish()
+    }
+}
+
+impl Refresh {
+    /// Runs `fetch` until it ends or `deadline` passes and caches its token. On failure the
+    /// current token stays (it is still valid) and background refreshes pause for
+    /// [`REFRESH_COOLDOWN`].
+    pub async fn run<Fut>(self, deadline: Instant, fetch: Fut)
+    where
+        Fut: Future<Output = Result<FreshToken, GenesysError>>,
+    {
+        // The refresh's own bound: a login host that never answers must not hold the slot forever.
+        let result = tokio::time::timeout_at(deadline.into(), fetch)
+            .await
+            .unwrap_or(Err(GenesysError::Timeout { correlation_id: None }));
+        if let Err(error) = self.ticket.finish(result) {
+            tracing::warn!(
+                error = %error,
+                kind = error.kind(),
+                "background token refresh failed; keeping the current token"
+            );
+        }
+    }
 }
 
 impl TokenCache {
@@ -126,21 +220,19 @@ impl TokenCache {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Nothing under this lock can panic half-way, so a poisoned state is still consistent.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Whether an unexpired token is cached.
     pub fn has_token(&self) -> bool {
         let now = Instant::now();
-        self.lock().current.as_ref().is_some_and(|c| now < c.expires_at)
+        lock(&self.state)
+            .current
+            .as_ref()
+            .is_some_and(|c| now < c.expires_at)
     }
 
     /// Drops the cached token if it is still the one of `generation` (a 401 came back for it).
     /// Returns whether it was dropped; `false` means someone already replaced it.
     pub fn invalidate(&self, generation: u64) -> bool {
-        let mut state = self.lock();
+        let mut state = lock(&self.state);
         if state
             .current
             .as_ref()
@@ -154,101 +246,79 @@ impl TokenCache {
     }
 
     fn step(&self, force: bool, now: Instant) -> Step {
-        let mut state = self.lock();
-        let usable = state.current.as_ref().filter(|c| now < c.expires_at);
-        let fresh = usable.filter(|c| now < c.refresh_at).map(|c| c.token.clone());
-        let usable = usable.map(|c| c.token.clone());
-        if !force && let Some(token) = fresh {
-            return Step::Use(token);
+        let mut state = lock(&self.state);
+        let valid = state
+            .current
+            .as_ref()
+            .filter(|c| now < c.expires_at)
+            .map(|c| (c.token.clone(), now >= c.refresh_at));
+        match valid {
+            // A valid token never waits: if it is due, at most one background refresh runs.
+            Some((token, due)) if !force => {
+                let paused = state.refresh_paused_until.is_some_and(|until| now < until);
+                if !due || paused || state.in_flight.is_some() {
+                    return Step::Use(token);
+                }
+                Step::Refresh {
+                    current: token,
+                    refresh: Refresh {
+                        ticket: self.take_slot(&mut state),
+                    },
+                }
+            }
+            _ => match &state.in_flight {
+                Some((_, receiver)) => Step::Wait(receiver.clone()),
+                None => Step::Fetch(self.take_slot(&mut state)),
+            },
         }
-        if let Some((_, receiver)) = &state.in_flight {
-            return match usable {
-                // Inside the refresh margin: one caller refreshes, the others keep the current token.
-                Some(token) if !force => Step::Use(token),
-                _ => Step::Wait(receiver.clone()),
-            };
-        }
+    }
+
+    fn take_slot(&self, state: &mut State) -> Ticket {
         let id = state.next_id;
         state.next_id += 1;
         let (sender, receiver) = watch::channel(None);
         state.in_flight = Some((id, receiver));
-        Step::Fetch {
-            ticket: Ticket { id, sender },
-            fallback: usable.filter(|_| !force),
+        Ticket {
+            id,
+            sender,
+            state: Arc::clone(&self.state),
         }
     }
 
-    fn finish(
-        &self,
-        ticket: &Ticket,
-        result: Result<FreshToken, GenesysError>,
-    ) -> Result<AccessToken, GenesysError> {
-        let mut state = self.lock();
-        let result = result.map(|fresh| {
-            let lifetime = fresh.lifetime.min(LONGEST_TOKEN_LIFETIME);
-            let token = AccessToken {
-                value: fresh.value.into(),
-                generation: ticket.id,
-                lifetime,
-            };
-            let expires_at = fresh.requested_at + lifetime;
-            state.current = Some(Cached {
-                token: token.clone(),
-                refresh_at: expires_at - refresh_margin(lifetime),
-                expires_at,
-            });
-            token
-        });
-        if state.in_flight.as_ref().is_some_and(|(id, _)| *id == ticket.id) {
-            state.in_flight = None;
-        }
-        ticket.sender.send_replace(Some(result.clone()));
-        result
-    }
-
-    fn abandon(&self, id: u64) {
-        let mut state = self.lock();
-        if state
-            .in_flight
-            .as_ref()
-            .is_some_and(|(current, _)| *current == id)
-        {
-            state.in_flight = None;
-        }
-    }
-
-    /// A usable token: the cached one, or one fetched by `fetch` (run here, on the caller's
-    /// worker) or by whichever caller is already fetching. With `force`, a new token is fetched
-    /// even if the cached one is fresh (or the fetch in flight is joined). Waiting for another
-    /// caller's fetch ends at `deadline` with [`GenesysError::Timeout`]; that fetch's error is
-    /// returned as is, without a fetch of our own.
-    pub async fn get<F, Fut>(
+    /// A usable token.
+    ///
+    /// - Fresh: the cached one.
+    /// - Valid but due for refresh: the cached one; the one caller that takes the slot first
+    ///   passes a [`Refresh`] to `start_refresh`, which must run it on a detached task.
+    /// - Missing or expired (or `force`): one fetched by `fetch` (run here, on the caller's
+    ///   worker), or by whichever caller or refresh is already fetching. Waiting for another's
+    ///   fetch ends at `deadline` with [`GenesysError::Timeout`]; its error is returned as is.
+    ///
+    /// `force` fetches a new token even if the cached one is fresh (or joins the fetch in flight).
+    pub async fn get<F, Fut, S>(
         &self,
         force: bool,
         deadline: Instant,
         fetch: F,
+        start_refresh: S,
     ) -> Result<AccessToken, GenesysError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<FreshToken, GenesysError>>,
+        S: FnOnce(Refresh),
     {
+        // `Refresh` is returned at most once per call (it ends the call); the Option lets the loop own it.
+        let mut start_refresh = Some(start_refresh);
         loop {
             match self.step(force, Instant::now()) {
                 Step::Use(token) => return Ok(token),
-                Step::Fetch { ticket, fallback } => {
-                    let _abandon_if_dropped = AbandonOnDrop {
-                        cache: self,
-                        id: ticket.id,
-                    };
-                    let result = self.finish(&ticket, fetch().await);
-                    return match (result, fallback) {
-                        (Err(error), Some(old)) if self.still_valid(&old) => {
-                            tracing::warn!(error = %error, "token refresh failed; keeping the current token");
-                            Ok(old)
-                        }
-                        (result, _) => result,
-                    };
+                Step::Refresh { current, refresh } => {
+                    if let Some(start) = start_refresh.take() {
+                        start(refresh);
+                    }
+                    return Ok(current);
                 }
+                Step::Fetch(ticket) => return ticket.finish(fetch().await),
                 Step::Wait(mut receiver) => {
                     let waited =
                         tokio::time::timeout_at(deadline.into(), receiver.wait_for(Option::is_some)).await;
@@ -262,32 +332,11 @@ impl TokenCache {
             }
         }
     }
-
-    fn still_valid(&self, token: &AccessToken) -> bool {
-        let now = Instant::now();
-        let state = self.lock();
-        match &state.current {
-            Some(c) if c.token.generation == token.generation => now < c.expires_at,
-            // Replaced meanwhile (a later fetch succeeded) or dropped after a 401: do not revive it.
-            _ => false,
-        }
-    }
-}
-
-/// Clears the in-flight slot if the fetching future is dropped before it finishes.
-struct AbandonOnDrop<'a> {
-    cache: &'a TokenCache,
-    id: u64,
-}
-
-impl Drop for AbandonOnDrop<'_> {
-    fn drop(&mut self) {
-        self.cache.abandon(self.id);
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use futures_util::FutureExt;
@@ -306,6 +355,29 @@ mod tests {
 
     fn far() -> Instant {
         Instant::now() + 30 * SEC
+    }
+
+    /// For calls that must not find a token due for refresh.
+    fn no_refresh(refresh: Refresh) {
+        panic!("unexpected background refresh: {refresh:?}");
+    }
+
+    /// Keeps the `Refresh` handed out, so the test decides when and how it ends.
+    #[derive(Default)]
+    struct Started(RefCell<Vec<Refresh>>);
+
+    impl Started {
+        fn hook(&self) -> impl FnOnce(Refresh) + '_ {
+            |refresh| self.0.borrow_mut().push(refresh)
+        }
+
+        fn count(&self) -> usize {
+            self.0.borrow().len()
+        }
+
+        fn take(&self) -> Refresh {
+            self.0.borrow_mut().pop().expect("a refresh was started")
+        }
     }
 
     #[test]
@@ -331,8 +403,8 @@ mod tests {
             fetches.fetch_add(1, Ordering::SeqCst);
             Ok(fresh("t1", 3600 * SEC))
         };
-        let a = cache.get(false, far(), fetch).await.unwrap();
-        let b = cache.get(false, far(), fetch).await.unwrap();
+        let a = cache.get(false, far(), fetch, no_refresh).await.unwrap();
+        let b = cache.get(false, far(), fetch, no_refresh).await.unwrap();
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
         assert_eq!(a.generation(), b.generation());
         assert_eq!(b.secret(), "t1");
@@ -357,7 +429,7 @@ mod tests {
                 })
             }
         };
-        let callers = (0..20).map(|_| cache.get(false, far(), fetch));
+        let callers = (0..20).map(|_| cache.get(false, far(), fetch, no_refresh));
         let all = futures_join(callers, async { release.send_replace(true) });
         let results = all.await;
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
@@ -385,76 +457,150 @@ mod tests {
         results
     }
 
-    /// A cache holding `value`, a 3 s token requested 2 s ago: still valid, but past its refresh
-    /// point (1.5 s).
-    async fn cache_with_a_token_due_for_refresh(value: &str) -> TokenCache {
+    /// A cache holding `value`, a token of `lifetime` requested `age` ago.
+    async fn cache_with(value: &str, lifetime: Duration, age: Duration) -> TokenCache {
         let cache = TokenCache::new();
-        let requested_at = Instant::now() - 2 * SEC;
-        cache
-            .get(false, far(), || async {
-                Ok(FreshToken {
-                    value: value.to_owned(),
-                    lifetime: 3 * SEC,
-                    requested_at,
-                })
+        let requested_at = Instant::now() - age;
+        let fetch = || async {
+            Ok(FreshToken {
+                value: value.to_owned(),
+                lifetime,
+                requested_at,
             })
-            .await
-            .unwrap();
+        };
+        cache.get(false, far(), fetch, no_refresh).await.unwrap();
         cache
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn inside_the_refresh_margin_one_caller_refreshes_and_the_others_keep_the_current_token() {
-        let cache = cache_with_a_token_due_for_refresh("old").await;
-        let (release, released) = watch::channel(false);
-        let fetches = AtomicUsize::new(0);
-        let fetch = || {
-            let mut released = released.clone();
-            let fetches = &fetches;
-            async move {
-                fetches.fetch_add(1, Ordering::SeqCst);
-                released.wait_for(|r| *r).await.unwrap();
-                Ok(fresh("new", 3 * SEC))
-            }
-        };
-        let refresher = cache.get(false, far(), fetch);
-        let others = async {
-            tokio::task::yield_now().await;
-            let mut seen = Vec::new();
-            for _ in 0..5 {
-                seen.push(cache.get(false, far(), fetch).await.unwrap().secret().to_owned());
-            }
-            release.send_replace(true);
-            seen
-        };
-        let (refreshed, seen) = futures_util::future::join(refresher, others).await;
-        assert_eq!(refreshed.unwrap().secret(), "new");
-        assert_eq!(seen, ["old"; 5]);
-        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    /// A 3 s token requested 2 s ago: still valid, but past its refresh point (1.5 s).
+    async fn cache_with_a_token_due_for_refresh(value: &str) -> TokenCache {
+        cache_with(value, 3 * SEC, 2 * SEC).await
+    }
+
+    fn must_not_fetch() -> std::future::Ready<Result<FreshToken, GenesysError>> {
+        panic!("a valid token must not be fetched on the caller's path")
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn a_failed_refresh_keeps_the_still_valid_token() {
+    async fn inside_the_refresh_margin_every_caller_gets_the_current_token_and_one_starts_a_refresh() {
         let cache = cache_with_a_token_due_for_refresh("old").await;
+        let started = Started::default();
+        for _ in 0..5 {
+            let token = cache
+                .get(false, far(), must_not_fetch, started.hook())
+                .now_or_never()
+                .expect("a valid token is handed out without waiting")
+                .unwrap();
+            assert_eq!(token.secret(), "old");
+        }
+        assert_eq!(started.count(), 1, "one refresh for all callers");
+
+        started
+            .take()
+            .run(far(), async { Ok(fresh("new", 3 * SEC)) })
+            .await;
+        let token = cache.get(false, far(), must_not_fetch, no_refresh).await.unwrap();
+        assert_eq!(token.secret(), "new");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failed_background_refresh_keeps_the_token_and_pauses_refreshes_for_the_cooldown() {
+        // A 20 s token 11 s old: due for refresh (at 10 s) and valid well past the cool-down.
+        let cache = cache_with("old", 20 * SEC, 11 * SEC).await;
+        let started = Started::default();
         let token = cache
-            .get(false, far(), || async {
-                Err(GenesysError::Timeout { correlation_id: None })
-            })
+            .get(false, far(), must_not_fetch, started.hook())
             .await
             .unwrap();
         assert_eq!(token.secret(), "old");
+        started
+            .take()
+            .run(far(), async {
+                Err(GenesysError::Upstream {
+                    status: 503,
+                    correlation_id: None,
+                })
+            })
+            .await;
+
+        let token = cache
+            .get(false, far(), must_not_fetch, started.hook())
+            .await
+            .unwrap();
+        assert_eq!(token.secret(), "old", "the failed refresh kept the valid token");
+        assert_eq!(started.count(), 0, "no new refresh during the cool-down");
+        assert!(matches!(cache.step(false, Instant::now()), Step::Use(_)));
+        // Once the cool-down is over, the next caller tries again.
+        let after_cooldown = Instant::now() + REFRESH_COOLDOWN + SEC;
+        assert!(matches!(cache.step(false, after_cooldown), Step::Refresh { .. }));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_background_refresh_that_never_answers_frees_the_slot_at_its_deadline() {
+        let cache = cache_with_a_token_due_for_refresh("old").await;
+        let started = Started::default();
+        cache
+            .get(false, far(), must_not_fetch, started.hook())
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_millis(50);
+        tokio::time::timeout(10 * SEC, started.take().run(deadline, std::future::pending()))
+            .await
+            .expect("the refresh ends at its own deadline");
+        // The slot is free: a forced caller fetches at once instead of waiting for the dead refresh.
+        let forced = cache
+            .get(true, far(), || async { Ok(fresh("forced", 3 * SEC)) }, no_refresh)
+            .await
+            .unwrap();
+        assert_eq!(forced.secret(), "forced");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_dropped_background_refresh_lets_the_next_caller_start_one_without_a_cooldown() {
+        let cache = cache_with_a_token_due_for_refresh("old").await;
+        let started = Started::default();
+        cache
+            .get(false, far(), must_not_fetch, started.hook())
+            .await
+            .unwrap();
+        drop(started.take());
+        cache
+            .get(false, far(), must_not_fetch, started.hook())
+            .await
+            .unwrap();
+        assert_eq!(started.count(), 1);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn callers_whose_token_is_gone_wait_for_the_background_refresh_instead_of_fetching_again() {
+        let cache = cache_with_a_token_due_for_refresh("old").await;
+        let started = Started::default();
+        let old = cache
+            .get(false, far(), must_not_fetch, started.hook())
+            .await
+            .unwrap();
+        // A 401 for the old token: the next caller has no valid token and must not start a second request.
+        assert!(cache.invalidate(old.generation()));
+        let waiting = cache.get(false, far(), must_not_fetch, no_refresh);
+        let refresh = started.take();
+        let (token, ()) = futures_util::future::join(waiting, async {
+            tokio::task::yield_now().await;
+            refresh.run(far(), async { Ok(fresh("new", 3 * SEC)) }).await;
+        })
+        .await;
+        assert_eq!(token.unwrap().secret(), "new");
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn invalidate_drops_only_the_generation_that_was_refused() {
         let cache = TokenCache::new();
         let first = cache
-            .get(false, far(), || async { Ok(fresh("a", 3600 * SEC)) })
+            .get(false, far(), || async { Ok(fresh("a", 3600 * SEC)) }, no_refresh)
             .await
             .unwrap();
         assert!(cache.invalidate(first.generation()));
         let second = cache
-            .get(false, far(), || async { Ok(fresh("b", 3600 * SEC)) })
+            .get(false, far(), || async { Ok(fresh("b", 3600 * SEC)) }, no_refresh)
             .await
             .unwrap();
         assert_ne!(first.generation(), second.generation());
@@ -462,7 +608,7 @@ mod tests {
         assert!(!cache.invalidate(first.generation()));
         assert!(cache.has_token());
         let again = cache
-            .get(false, far(), || async { Ok(fresh("c", 3600 * SEC)) })
+            .get(false, far(), || async { Ok(fresh("c", 3600 * SEC)) }, no_refresh)
             .await
             .unwrap();
         assert_eq!(again.secret(), "b");
@@ -472,11 +618,11 @@ mod tests {
     async fn force_fetches_even_when_the_token_is_fresh() {
         let cache = TokenCache::new();
         cache
-            .get(false, far(), || async { Ok(fresh("a", 3600 * SEC)) })
+            .get(false, far(), || async { Ok(fresh("a", 3600 * SEC)) }, no_refresh)
             .await
             .unwrap();
         let forced = cache
-            .get(true, far(), || async { Ok(fresh("b", 3600 * SEC)) })
+            .get(true, far(), || async { Ok(fresh("b", 3600 * SEC)) }, no_refresh)
             .await
             .unwrap();
         assert_eq!(forced.secret(), "b");
@@ -485,7 +631,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_waiting_caller_is_woken_and_fetches_itself_when_the_fetching_caller_is_cancelled() {
         let cache = Arc::new(TokenCache::new());
-        let mut fetching = Box::pin(cache.get(false, far(), std::future::pending));
+        let mut fetching = Box::pin(cache.get(false, far(), std::future::pending, no_refresh));
         assert!(fetching.as_mut().now_or_never().is_none(), "holds the fetch slot");
         let started = Arc::new(AtomicBool::new(false));
         let waiter = tokio::spawn({
@@ -493,7 +639,12 @@ mod tests {
             async move {
                 started.store(true, Ordering::SeqCst);
                 cache
-                    .get(false, far(), || async { Ok(fresh("taken-over", 60 * SEC)) })
+                    .get(
+                        false,
+                        far(),
+                        || async { Ok(fresh("taken-over", 60 * SEC)) },
+                        no_refresh,
+                    )
                     .await
             }
         });
@@ -519,10 +670,14 @@ mod tests {
         let cache = TokenCache::new();
         let never = || std::future::pending::<Result<FreshToken, GenesysError>>();
         // The first caller takes the fetch slot, then is dropped when its timeout fires.
-        let stuck = tokio::time::timeout(Duration::from_millis(20), cache.get(false, far(), never)).await;
+        let stuck = tokio::time::timeout(
+            Duration::from_millis(20),
+            cache.get(false, far(), never, no_refresh),
+        )
+        .await;
         assert!(stuck.is_err());
         let token = cache
-            .get(false, far(), || async { Ok(fresh("t", 60 * SEC)) })
+            .get(false, far(), || async { Ok(fresh("t", 60 * SEC)) }, no_refresh)
             .await
             .unwrap();
         assert_eq!(token.secret(), "t");
@@ -532,11 +687,16 @@ mod tests {
     async fn a_waiter_gives_up_at_its_deadline() {
         let cache = TokenCache::new();
         let never = || std::future::pending::<Result<FreshToken, GenesysError>>();
-        let fetching = cache.get(false, far(), never);
+        let fetching = cache.get(false, far(), never, no_refresh);
         let waiting = async {
             tokio::task::yield_now().await;
             cache
-                .get(false, Instant::now() + Duration::from_millis(100), never)
+                .get(
+                    false,
+                    Instant::now() + Duration::from_millis(100),
+                    never,
+                    no_refresh,
+                )
                 .await
         };
         tokio::select! {
@@ -549,7 +709,12 @@ mod tests {
     async fn a_lifetime_too_large_for_the_clock_is_cut_to_the_longest_believed() {
         let cache = TokenCache::new();
         let token = cache
-            .get(false, far(), || async { Ok(fresh("t", Duration::MAX)) })
+            .get(
+                false,
+                far(),
+                || async { Ok(fresh("t", Duration::MAX)) },
+                no_refresh,
+            )
             .await
             .unwrap();
         assert_eq!(token.lifetime(), LONGEST_TOKEN_LIFETIME);

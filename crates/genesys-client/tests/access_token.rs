@@ -8,8 +8,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
+use domain::genesys::OAUTH_TOKEN_PATH;
 use genesys_client::{GenesysApi, GenesysClient, GenesysError, Operation, RetrySettings};
-use mock_genesys::MockSettings;
+use mock_genesys::{FaultSpec, MockSettings};
 
 #[test]
 fn two_hundred_calls_on_four_workers_with_a_cold_cache_make_exactly_one_token_request() {
@@ -100,6 +101,143 @@ async fn a_three_second_token_is_refreshed_before_it_expires_one_request_per_ref
             "the token was not refreshed before it expired: {gap} between requests"
         );
     }
+}
+
+#[actix_rt::test]
+async fn a_call_inside_the_refresh_window_does_not_wait_for_a_slow_login_host() {
+    let mock = emulator_with(MockSettings {
+        token_ttl_seconds: 4,
+        rate_limit: None,
+        ..MockSettings::default()
+    });
+    let (client, recorder) = client(config(&mock));
+    let request = guest_request(SUPPORT_QUEUE);
+    let before_login = Instant::now();
+    client.create_guest(&request).await.expect("warm-up call");
+    let logged_in = Instant::now();
+    mock.add_fault(FaultSpec {
+        path: OAUTH_TOKEN_PATH.to_owned(),
+        delay_ms: Some(3_000),
+        ..FaultSpec::default()
+    });
+
+    // A 4 s token is due for refresh 2 s after it was requested; it stays valid until 4 s.
+    actix_rt::time::sleep_until((logged_in + Duration::from_millis(2_300)).into()).await;
+    let started = Instant::now();
+    client
+        .create_guest(&request)
+        .await
+        .expect("the call inside the refresh window succeeds");
+    let took = started.elapsed();
+    assert!(
+        before_login.elapsed() < Duration::from_secs(4),
+        "the call was meant to use the still-valid token"
+    );
+    assert!(
+        took < Duration::from_secs(2),
+        "the call waited for the 3 s token request: {took:?}"
+    );
+    assert_eq!(statuses(&guest_calls(&mock)), [200, 200]);
+
+    // The refresh it started goes on in the background and lands once the delay is over.
+    assert!(
+        recorder
+            .wait_for_token_refreshes(2, Duration::from_secs(20))
+            .await,
+        "the background refresh finished: {:?}",
+        recorder.token_refreshes()
+    );
+    assert_eq!(recorder.token_refreshes(), ["ok", "ok"]);
+    assert_eq!(statuses(&token_calls(&mock)), [200, 200]);
+    // That call started it: its token request arrived together with the call, not later.
+    let refresh_arrived = token_calls(&mock)[1].received_at;
+    let call_arrived = guest_calls(&mock)[1].received_at;
+    assert!(
+        (refresh_arrived - call_arrived).abs() < time::Duration::seconds(1),
+        "the refresh arrived at {refresh_arrived}, the call at {call_arrived}"
+    );
+}
+
+#[actix_rt::test]
+async fn while_the_login_host_fails_calls_keep_the_valid_token_and_refreshes_pause() {
+    let mock = emulator_with(MockSettings {
+        token_ttl_seconds: 8,
+        rate_limit: None,
+        ..MockSettings::default()
+    });
+    let retries = quick_retries();
+    let max_attempts = retries.max_attempts as usize;
+    let (client, recorder) = client(config_with_retries(&mock, retries));
+    let request = guest_request(SUPPORT_QUEUE);
+    let before_login = Instant::now();
+    client.create_guest(&request).await.expect("warm-up call");
+    let logged_in = Instant::now();
+    let fault = mock.add_fault(FaultSpec {
+        path: OAUTH_TOKEN_PATH.to_owned(),
+        status: Some(503),
+        times: Some(0),
+        ..FaultSpec::default()
+    });
+
+    // An 8 s token is due for refresh 4 s after it was requested; call until 6.5 s, well before it expires.
+    actix_rt::time::sleep_until((logged_in + Duration::from_millis(4_300)).into()).await;
+    let stop = before_login + Duration::from_millis(6_500);
+    let mut calls = 0usize;
+    loop {
+        client
+            .create_guest(&request)
+            .await
+            .expect("calls succeed with the still-valid token");
+        calls += 1;
+        if Instant::now() >= stop {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        recorder
+            .wait_for_token_refreshes(2, Duration::from_secs(20))
+            .await,
+        "a background refresh was tried: {:?}",
+        recorder.token_refreshes()
+    );
+    assert_eq!(recorder.token_refreshes()[..2], ["ok", "upstream"]);
+    let failed = token_calls(&mock).iter().filter(|e| e.status == 503).count();
+    // One refresh (its own retries included) for all the calls: the cool-down outlasts this phase.
+    assert!(
+        (1..=max_attempts).contains(&failed),
+        "{failed} failed token requests for {calls} calls"
+    );
+    assert_eq!(
+        statuses(&token_calls(&mock))[0],
+        200,
+        "only the warm-up token succeeded, so every call used it"
+    );
+    assert!(guest_calls(&mock).iter().all(|e| e.status == 200));
+
+    remove_fault(&mock, &fault).await;
+    let removed_at = token_calls(&mock).last().map_or(0, |e| e.id);
+    // Later calls get a new token (when the cool-down ends or the old token expires).
+    let give_up = Instant::now() + Duration::from_secs(20);
+    while !token_calls(&mock)
+        .iter()
+        .any(|e| e.id > removed_at && e.status == 200)
+    {
+        assert!(
+            Instant::now() < give_up,
+            "no new token after the fault was removed"
+        );
+        client
+            .create_guest(&request)
+            .await
+            .expect("calls keep succeeding");
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(recorder.token_refreshes().last().map(String::as_str), Some("ok"));
+    client
+        .create_guest(&request)
+        .await
+        .expect("a call with the new token");
 }
 
 #[actix_rt::test]

@@ -11,7 +11,7 @@ use genesys_client::{
     Endpoints, GenesysClient, GenesysConfig, GenesysShared, Operation, RetrySettings, UpstreamObserver,
 };
 use mock_genesys::{JournalEntry, MockServer, MockSettings};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 /// The emulator's "Support" queue.
 pub const SUPPORT_QUEUE: &str = "a1b2c3d4-e5f6-7890-abcd-ef1234567890";
@@ -103,6 +103,19 @@ pub fn token_calls(mock: &MockServer) -> Vec<JournalEntry> {
     journal(mock, Some(OAUTH_TOKEN_PATH))
 }
 
+/// Deletes fault `id` through the emulator's admin API (`DELETE /__admin/faults/{id}`).
+pub async fn remove_fault(mock: &MockServer, id: &str) {
+    // awc's connector needs a rustls provider even for plain HTTP; an installed one serves as well.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let url = format!("{}{}/faults/{id}", mock.base_url(), mock_genesys::ADMIN_PREFIX);
+    let response = awc::Client::default()
+        .delete(url)
+        .send()
+        .await
+        .expect("the admin API answers");
+    assert_eq!(response.status().as_u16(), 204, "fault {id} was removed");
+}
+
 /// Statuses of journal entries, oldest first.
 pub fn statuses(entries: &[JournalEntry]) -> Vec<u16> {
     entries.iter().map(|e| e.status).collect()
@@ -125,6 +138,8 @@ pub struct Recorder {
     events: Mutex<Vec<Event>>,
     /// Notified (one stored permit) on every scheduled retry.
     pub retried: Notify,
+    /// How many token requests have finished.
+    token_requests_done: watch::Sender<usize>,
 }
 
 impl Recorder {
@@ -153,6 +168,14 @@ impl Recorder {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Waits until `count` token requests have finished, at most `limit`; whether they did.
+    pub async fn wait_for_token_refreshes(&self, count: usize, limit: Duration) -> bool {
+        let mut done = self.token_requests_done.subscribe();
+        tokio::time::timeout(limit, done.wait_for(|n| *n >= count))
+            .await
+            .is_ok()
     }
 
     /// Outcomes of the token requests recorded so far.
@@ -188,5 +211,6 @@ impl UpstreamObserver for Recorder {
             .lock()
             .unwrap()
             .push(Event::TokenRefresh(outcome.to_owned()));
+        self.token_requests_done.send_modify(|n| *n += 1);
     }
 }

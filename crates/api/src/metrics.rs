@@ -130,11 +130,11 @@ impl Metrics {
         out
     }
 
-    /// Records one served request.
+    /// Records one served request. `route` must be a route pattern (bounded), never a raw path.
     pub fn observe_http_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         self.http_duration
             .get_or_create(&HttpLabels {
-                method: method.to_owned(),
+                method: method_label(method).to_owned(),
                 route: route.to_owned(),
                 status: status.to_string(),
             })
@@ -155,6 +155,15 @@ impl Metrics {
     /// Counts one request refused by the per-IP limiter.
     pub fn rate_limited(&self) {
         self.rate_limited.inc();
+    }
+}
+
+/// The standard methods by name, any other as `_OTHER`: callers may send any token as a
+/// method, and every new label value would be a new series.
+fn method_label(method: &str) -> &str {
+    match method {
+        "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH" => method,
+        _ => "_OTHER",
     }
 }
 
@@ -228,6 +237,20 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }
+    }
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        let metrics = Metrics::new();
+        for method in ["BREW", "X-1", "X-2"] {
+            metrics.observe_http_request(method, "unmatched", 405, Duration::from_millis(1));
+        }
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"http_server_request_duration_seconds_count{method="_OTHER",route="unmatched",status="405"} 3"#),
+            "{text}"
+        );
+        assert!(!text.contains("BREW") && !text.contains("X-1"), "{text}");
     }
 
     #[test]

@@ -192,6 +192,7 @@ pub struct Binary {
     /// Its stdout and stderr lines so far (collected by reader threads).
     pub output: Arc<Mutex<Vec<String>>>,
     lines: Receiver<String>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Binary {
@@ -215,17 +216,23 @@ impl Binary {
         let (sender, lines) = channel();
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
+        let mut readers = Vec::new();
         for stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(stderr)] {
             let output = output.clone();
             let sender = sender.clone();
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     output.lock().unwrap().push(line.clone());
                     let _ = sender.send(line);
                 }
-            });
+            }));
         }
-        Binary { child, output, lines }
+        Binary {
+            child,
+            output,
+            lines,
+            readers,
+        }
     }
 
     /// Waits for the JSON log line announcing the port and returns it.
@@ -242,11 +249,15 @@ impl Binary {
         panic!("no port in:\n{}", self.all_output());
     }
 
-    /// Waits for the process to exit and returns its code.
+    /// Waits for the process to exit and for its output to be read to the end; returns its code.
     pub fn wait_for_exit(&mut self, limit: Duration) -> Option<i32> {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                // The pipes reach end-of-file once the process is gone: then every line is in.
+                for reader in self.readers.drain(..) {
+                    reader.join().expect("an output reader");
+                }
                 return status.code();
             }
             if Instant::now() > deadline {

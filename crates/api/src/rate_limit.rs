@@ -13,7 +13,7 @@ use governor::state::StateStore;
 use governor::state::keyed::ShrinkableKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-use crate::settings::{IpNetwork, RateLimitSettings, canonical};
+use crate::settings::{IpNetwork, MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND, RateLimitSettings, canonical};
 
 /// A keyed state store that tracks at most `capacity` client IPs. Once full, IPs it does not
 /// know yet share one overflow bucket until pruning frees room: memory stays bounded even when
@@ -99,11 +99,17 @@ pub struct ClientIpLimiter {
 }
 
 impl ClientIpLimiter {
-    /// A limiter of `settings.per_second` requests per second with bursts of `settings.burst`.
+    /// A limiter of `settings.per_second` requests per second (fractions allowed) with bursts of
+    /// `settings.burst`. Out-of-range values, which validation rejects, are clamped.
     pub fn new(settings: &RateLimitSettings) -> Self {
-        let per_second = NonZeroU32::new(settings.per_second).unwrap_or(NonZeroU32::MIN);
+        let slowest = Duration::from_secs_f64(1.0 / MIN_RATE_PER_SECOND);
+        let period = Duration::try_from_secs_f64(1.0 / settings.per_second)
+            .unwrap_or(slowest)
+            .clamp(Duration::from_secs_f64(1.0 / MAX_RATE_PER_SECOND), slowest);
         let burst = NonZeroU32::new(settings.burst).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::per_second(per_second).allow_burst(burst);
+        let quota = Quota::with_period(period)
+            .expect("the period is at least a microsecond")
+            .allow_burst(burst);
         Self {
             limiter: RateLimiter::new(
                 quota,
@@ -163,7 +169,7 @@ impl ClientIpLimiter {
 mod tests {
     use super::*;
 
-    fn settings(per_second: u32, burst: u32, max_tracked_ips: usize, trusted: &[&str]) -> RateLimitSettings {
+    fn settings(per_second: f64, burst: u32, max_tracked_ips: usize, trusted: &[&str]) -> RateLimitSettings {
         RateLimitSettings {
             enabled: true,
             per_second,
@@ -180,13 +186,14 @@ mod tests {
 
     #[test]
     fn allows_the_burst_then_refuses_with_a_wait() {
-        let limiter = ClientIpLimiter::new(&settings(1, 3, 100, &[]));
+        // One request a minute: no pause of a loaded machine refills the bucket during the test.
+        let limiter = ClientIpLimiter::new(&settings(1.0 / 60.0, 3, 100, &[]));
         for _ in 0..3 {
             assert!(limiter.check(ip("192.0.2.1")).is_ok());
         }
         let wait = limiter.check(ip("192.0.2.1")).unwrap_err();
         assert!(
-            wait > Duration::ZERO && wait <= Duration::from_secs(1),
+            wait > Duration::from_secs(50) && wait <= Duration::from_secs(60),
             "{wait:?}"
         );
         assert!(
@@ -197,7 +204,7 @@ mod tests {
 
     #[test]
     fn tracked_ips_never_exceed_the_cap_and_newcomers_share_the_overflow_bucket() {
-        let limiter = ClientIpLimiter::new(&settings(1, 2, 10, &[]));
+        let limiter = ClientIpLimiter::new(&settings(1.0 / 60.0, 2, 10, &[]));
         for i in 0..10u8 {
             assert!(limiter.check(IpAddr::V4(Ipv4Addr::new(198, 51, 100, i))).is_ok());
         }
@@ -214,7 +221,7 @@ mod tests {
 
     #[test]
     fn pruning_forgets_clients_whose_bucket_is_full_again() {
-        let limiter = ClientIpLimiter::new(&settings(1_000_000, 1, 100, &[]));
+        let limiter = ClientIpLimiter::new(&settings(1_000_000.0, 1, 100, &[]));
         assert!(limiter.check(ip("192.0.2.1")).is_ok());
         assert_eq!(limiter.tracked_ips(), 1);
         // At a million per second the bucket is full again a microsecond later.
@@ -225,7 +232,7 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_ignored_from_untrusted_peers() {
-        let limiter = ClientIpLimiter::new(&settings(1, 1, 10, &["10.0.0.0/8"]));
+        let limiter = ClientIpLimiter::new(&settings(1.0, 1, 10, &["10.0.0.0/8"]));
         assert_eq!(
             limiter.client_ip(Some(ip("192.0.2.7")), Some("1.2.3.4")),
             ip("192.0.2.7")
@@ -234,7 +241,7 @@ mod tests {
 
     #[test]
     fn forwarded_for_from_a_trusted_proxy_gives_the_right_most_untrusted_address() {
-        let limiter = ClientIpLimiter::new(&settings(1, 1, 10, &["10.0.0.0/8"]));
+        let limiter = ClientIpLimiter::new(&settings(1.0, 1, 10, &["10.0.0.0/8"]));
         let peer = Some(ip("10.0.0.2"));
         assert_eq!(
             limiter.client_ip(peer, Some("6.6.6.6, 1.2.3.4, 10.0.0.9")),

@@ -172,8 +172,8 @@ pub struct CorsSettings {
 pub struct RateLimitSettings {
     /// Whether the limiter is on.
     pub enabled: bool,
-    /// Sustained requests per second per client IP.
-    pub per_second: u32,
+    /// Sustained requests per second per client IP; fractions allowed (0.1 = one every 10 s).
+    pub per_second: f64,
     /// Requests a client may make at once before the rate applies.
     pub burst: u32,
     /// Peers whose `X-Forwarded-For` is believed.
@@ -321,6 +321,11 @@ impl FromStr for IpNetwork {
     }
 }
 
+/// Lowest `rate_limit.per_second`: one request every 10 000 s (under three hours).
+pub const MIN_RATE_PER_SECOND: f64 = 0.0001;
+/// Highest `rate_limit.per_second`: one request a microsecond.
+pub const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
+
 /// Why the configuration cannot be used: one entry per problem, each naming its setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .0.join("\n"))]
@@ -400,7 +405,7 @@ struct RawCors {
 #[serde(deny_unknown_fields)]
 struct RawRateLimit {
     enabled: bool,
-    per_second: u32,
+    per_second: f64,
     burst: u32,
     #[serde(default, deserialize_with = "list")]
     trusted_proxies: Vec<String>,
@@ -749,8 +754,10 @@ fn validate(
         }
     }
     if rate_limit.enabled {
-        if rate_limit.per_second == 0 {
-            problems.push("rate_limit.per_second: must be at least 1".to_owned());
+        if !(MIN_RATE_PER_SECOND..=MAX_RATE_PER_SECOND).contains(&rate_limit.per_second) {
+            problems.push(format!(
+                "rate_limit.per_second: must be from {MIN_RATE_PER_SECOND} to {MAX_RATE_PER_SECOND}"
+            ));
         }
         if rate_limit.burst == 0 {
             problems.push("rate_limit.burst: must be at least 1".to_owned());
@@ -958,6 +965,15 @@ mod tests {
         assert_eq!(s.genesys.client_secret.expose_secret(), "1e5");
         assert_eq!(s.guest.source_system, "true");
         assert!(s.cors.require_origin);
+    }
+
+    #[test]
+    fn the_rate_may_be_a_fraction_but_not_zero() {
+        let s = Settings::load(&config_dir(), &env(&[("APP__RATE_LIMIT__PER_SECOND", "0.5")])).unwrap();
+        assert_eq!(s.rate_limit.per_second, 0.5);
+        let p = problems(&[("APP__RATE_LIMIT__PER_SECOND", "0")]);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("rate_limit.per_second:"), "{p:?}");
     }
 
     #[test]

@@ -48,8 +48,7 @@ pub async fn issue_guest_token(
     genesys: web::Data<dyn GenesysApi>,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(limiter) = &state.limiter {
-        let forwarded_for = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-        let client = limiter.client_ip(req.peer_addr().map(|a| a.ip()), forwarded_for);
+        let client = limiter.client_ip(req.peer_addr().map(|a| a.ip()), forwarded_for(&req).as_deref());
         if let Err(retry_after) = limiter.check(client) {
             state.metrics.rate_limited();
             tracing::info!(client_ip = %client, "refused by the per-client limit");
@@ -134,6 +133,17 @@ fn log_upstream_failure(e: &GenesysError) {
     }
 }
 
+/// Every `X-Forwarded-For` line joined in order: a proxy may append its own line instead of
+/// extending the caller's, and the right-most entries are the ones to believe.
+fn forwarded_for(req: &HttpRequest) -> Option<String> {
+    let lines: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(","))
+}
+
 /// Refuses a disallowed `Origin` (and a missing one when required) before any upstream call.
 pub fn check_origin(req: &HttpRequest, policy: &GuestPolicy) -> Result<(), ApiError> {
     match req.headers().get(header::ORIGIN) {
@@ -155,7 +165,6 @@ fn check_json_content_type(req: &HttpRequest) -> Result<(), ApiError> {
         .map(|ct| ct.trim().to_ascii_lowercase());
     match essence.as_deref() {
         Some("application/json") => Ok(()),
-        Some(ct) if ct.starts_with("application/") && ct.ends_with("+json") => Ok(()),
         _ => Err(ApiError::UnsupportedMediaType),
     }
 }

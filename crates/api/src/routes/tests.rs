@@ -21,7 +21,7 @@ use crate::context::REQUEST_ID_HEADER;
 use crate::cors::cors;
 use crate::metrics::Metrics;
 use crate::rate_limit::ClientIpLimiter;
-use crate::settings::{CorsSettings, RateLimitSettings};
+use crate::settings::{CorsSettings, IpNetwork, RateLimitSettings};
 use crate::startup::{app, upstream_data};
 use crate::state::{AppState, GuestPolicy, Lifecycle};
 
@@ -32,7 +32,8 @@ struct Harness {
     policy: GuestPolicy,
     logged_in: bool,
     shutting_down: bool,
-    rate_limit: Option<(u32, u32)>,
+    /// Per second, burst and trusted proxies of the per-IP limiter, when on.
+    rate_limit: Option<(f64, u32, Vec<IpNetwork>)>,
     metrics: Arc<Metrics>,
 }
 
@@ -62,16 +63,19 @@ impl Harness {
         if self.shutting_down {
             lifecycle.begin_shutdown();
         }
-        let limiter = self.rate_limit.map(|(per_second, burst)| {
-            Arc::new(ClientIpLimiter::new(&RateLimitSettings {
-                enabled: true,
-                per_second,
-                burst,
-                trusted_proxies: vec![],
-                max_tracked_ips: 100,
-                prune_interval: Duration::from_secs(60),
-            }))
-        });
+        let limiter = self
+            .rate_limit
+            .clone()
+            .map(|(per_second, burst, trusted_proxies)| {
+                Arc::new(ClientIpLimiter::new(&RateLimitSettings {
+                    enabled: true,
+                    per_second,
+                    burst,
+                    trusted_proxies,
+                    max_tracked_ips: 100,
+                    prune_interval: Duration::from_secs(60),
+                }))
+            });
         web::Data::new(AppState {
             policy: Arc::new(self.policy.clone()),
             lifecycle: Arc::new(lifecycle),
@@ -332,6 +336,8 @@ async fn refuses_a_body_that_is_not_declared_json() {
         None,
         Some("text/plain"),
         Some("application/x-www-form-urlencoded"),
+        Some("application/problem+json"),
+        Some("application/jsonp"),
     ] {
         let mut req = TestRequest::post()
             .uri(GUEST_TOKEN_PATH)
@@ -379,7 +385,8 @@ async fn maps_an_unknown_queue_to_422() {
 #[actix_web::test]
 async fn limits_each_client_ip_with_retry_after() {
     let mut harness = Harness::new();
-    harness.rate_limit = Some((1, 2));
+    // One request a minute, so the bucket never refills while the test runs.
+    harness.rate_limit = Some((1.0 / 60.0, 2, vec![]));
     let mut mock = MockGenesysApi::new();
     mock.expect_create_guest()
         .times(3)
@@ -404,9 +411,35 @@ async fn limits_each_client_ip_with_retry_after() {
         "another IP has its own bucket"
     );
     let limited = responses.remove(2);
-    assert_eq!(header_str(&limited, header::RETRY_AFTER), Some("1"));
+    let retry_after: u64 = header_str(&limited, header::RETRY_AFTER)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((50..=60).contains(&retry_after), "Retry-After {retry_after}");
     problem(limited, 429, "rate_limited").await;
     assert!(harness.metrics.encode().contains("rate_limited_requests_total 1"));
+}
+
+#[actix_web::test]
+async fn keys_the_limit_on_the_last_forwarded_for_line_a_trusted_proxy_appended() {
+    let mut harness = Harness::new();
+    harness.rate_limit = Some((1.0 / 60.0, 1, vec!["10.0.0.0/8".parse().unwrap()]));
+    let mut mock = MockGenesysApi::new();
+    mock.expect_create_guest()
+        .times(1)
+        .returning(|req| Ok(created(req, Duration::from_secs(60))));
+    // The caller forges a first line each time; the proxy appends the address it saw as its own.
+    let via_proxy = |forged: &str| {
+        seed_request()
+            .peer_addr("10.0.0.1:5000".parse().unwrap())
+            .append_header(("x-forwarded-for", forged))
+            .append_header(("x-forwarded-for", "198.51.100.7"))
+    };
+    let mut responses = harness
+        .send_all(mock, vec![via_proxy("192.0.2.50"), via_proxy("192.0.2.51")])
+        .await;
+    assert_eq!(responses[0].status(), StatusCode::CREATED);
+    problem(responses.remove(1), 429, "rate_limited").await;
 }
 
 #[actix_web::test]

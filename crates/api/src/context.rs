@@ -180,7 +180,7 @@ fn into_problem(old: HttpResponse, request_id: &str, body_limit: usize) -> HttpR
             404 => (ErrorCode::NotFound, ApiError::NotFound.to_string()),
             405 => (
                 ErrorCode::MethodNotAllowed,
-                ApiError::MethodNotAllowed.to_string(),
+                "this method is not supported here".to_owned(),
             ),
             413 => (
                 ErrorCode::PayloadTooLarge,

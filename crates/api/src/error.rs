@@ -35,8 +35,11 @@ pub enum ApiError {
     #[error("no resource at this path")]
     NotFound,
     /// The route exists, but not for this method.
-    #[error("this method is not supported here")]
-    MethodNotAllowed,
+    #[error("this method is not supported here; use {allow}")]
+    MethodNotAllowed {
+        /// The methods the route serves, for the `Allow` header.
+        allow: &'static str,
+    },
     /// The body exceeds the limit.
     #[error("the body must be at most {limit} bytes")]
     PayloadTooLarge {
@@ -104,7 +107,7 @@ impl ApiError {
             Self::OriginNotAllowed | Self::OriginRequired => ErrorCode::OriginNotAllowed,
             Self::QueueNotAllowed(_) => ErrorCode::QueueNotAllowed,
             Self::NotFound => ErrorCode::NotFound,
-            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
@@ -135,7 +138,14 @@ impl ApiError {
 
     /// The problem response for the request `request_id`.
     pub fn to_problem_response(&self, request_id: &str) -> HttpResponse {
-        problem_response(self.code(), &self.to_string(), self.retry_after(), request_id)
+        let mut response = problem_response(self.code(), &self.to_string(), self.retry_after(), request_id);
+        if let Self::MethodNotAllowed { allow } = self {
+            // RFC 9110: a 405 lists the methods the resource does serve.
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        response
     }
 }
 

@@ -16,7 +16,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource(GUEST_TOKEN_PATH)
             .route(web::post().to(guest_token::issue_guest_token))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|| method_not_allowed("POST"))),
     )
     .service(get_only("/livez", web::get().to(health::livez)))
     .service(get_only("/readyz", web::get().to(health::readyz)))
@@ -28,7 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 fn get_only(path: &str, route: actix_web::Route) -> actix_web::Resource {
     web::resource(path)
         .route(route)
-        .default_service(web::to(method_not_allowed))
+        .default_service(web::to(|| method_not_allowed("GET")))
 }
 
 /// 404 for paths no route serves.
@@ -36,7 +36,7 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-/// 405 for known paths asked with another method.
-pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// 405 for known paths asked with another method; `allow` lists the ones they serve.
+pub async fn method_not_allowed(allow: &'static str) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed { allow })
 }

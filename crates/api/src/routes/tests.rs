@@ -540,8 +540,12 @@ async fn unknown_paths_and_methods_get_problems_with_the_request_id() {
         )
         .await;
     problem(responses.remove(0), 404, "not_found").await;
-    problem(responses.remove(0), 405, "method_not_allowed").await;
-    problem(responses.remove(0), 405, "method_not_allowed").await;
+    let wrong_method = responses.remove(0);
+    assert_eq!(header_str(&wrong_method, header::ALLOW), Some("POST"));
+    problem(wrong_method, 405, "method_not_allowed").await;
+    let wrong_method = responses.remove(0);
+    assert_eq!(header_str(&wrong_method, header::ALLOW), Some("GET"));
+    problem(wrong_method, 405, "method_not_allowed").await;
 }
 
 #[actix_web::test]

@@ -57,17 +57,12 @@ fn main() -> ExitCode {
     }
     let outcome = actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).await?;
-        app.run_until_stopped()
-            .await
-            .map_err(|source| StartupError::Bind {
-                address: "listener".to_owned(),
-                source,
-            })
+        app.run_until_stopped().await.map_err(StartupError::Serve)
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %e, "cannot start");
+            tracing::error!(error = %e, "stopped on an error");
             eprintln!("guest-token-api: {e}");
             ExitCode::from(1)
         }

@@ -19,7 +19,7 @@ use crate::routes;
 use crate::settings::Settings;
 use crate::state::{AppState, GuestPolicy, Lifecycle};
 
-/// Why the service could not start.
+/// Why the service could not start, or stopped on an error.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     /// Genesys rejected the OAuth client: the operator must fix the credentials.
@@ -35,6 +35,9 @@ pub enum StartupError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The server failed while running.
+    #[error("the server failed: {0}")]
+    Serve(std::io::Error),
 }
 
 /// The handle on the upstream a worker's handlers use.

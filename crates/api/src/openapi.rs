@@ -13,7 +13,7 @@ use utoipa::{OpenApi, ToSchema};
 #[serde(rename_all = "camelCase")]
 pub struct GuestTokenRequestBody {
     /// The Genesys queue to route the chat to (a UUID).
-    #[schema(example = "a1b2c3d4-e5f6-7890-abcd-ef1234567890")]
+    #[schema(format = "uuid", example = "a1b2c3d4-e5f6-7890-abcd-ef1234567890")]
     queue_id: String,
     /// BCP 47 language tag, at most 35 characters; the service's default (`en-us`) when absent.
     #[schema(max_length = 35, example = "en-us")]
@@ -30,6 +30,7 @@ pub struct GuestTokenRequestBody {
 #[serde(rename_all = "camelCase")]
 pub struct GuestTokenResponseBody {
     /// The Genesys guest id (a UUID).
+    #[schema(format = "uuid")]
     guest_id: String,
     /// The signed guest JWT for the chat widget.
     guest_token: String,
@@ -192,6 +193,19 @@ mod tests {
         assert_eq!(
             properties(&doc, "GuestTokenRequest"),
             ["customerId", "language", "queueId"].map(String::from).into()
+        );
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["GuestTokenRequest"]["properties"]["queueId"]["format"],
+            "uuid"
+        );
+        assert_eq!(
+            schemas["GuestTokenRequest"]["required"],
+            serde_json::json!(["queueId"])
+        );
+        assert_eq!(
+            schemas["GuestTokenResponse"]["properties"]["guestId"]["format"],
+            "uuid"
         );
         let codes: BTreeSet<String> = doc["components"]["schemas"]["ProblemCode"]["enum"]
             .as_array()

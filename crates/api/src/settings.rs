@@ -30,7 +30,7 @@ pub const SEED_VARIABLES: [(&str, &str); 11] = [
     ),
     (
         "APP_CONFIG_DIR",
-        "directory holding the TOML files (default: config)",
+        "directory holding the TOML files (default: config); not read from .env",
     ),
     ("GENESYS_CLIENT_ID", "OAuth client id (genesys.client_id)"),
     (

@@ -5,6 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Instant;
 
+use actix_cors::CorsError;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
@@ -165,16 +166,25 @@ fn is_problem(headers: &HeaderMap) -> bool {
         .is_some_and(|ct| ct.starts_with(PROBLEM_JSON))
 }
 
-/// Turns any error response that is not yet a problem (actix's own) into one, keeping its
-/// headers (CORS ones included).
+/// Turns any error response that is not yet a problem (actix's own, actix-cors') into one,
+/// keeping its headers (CORS ones included).
 fn into_problem(old: HttpResponse, request_id: &str, body_limit: usize) -> HttpResponse {
     let status = old.status();
     if status.as_u16() < 400 || is_problem(old.headers()) {
         return old;
     }
     let api_error = old.error().and_then(|e| e.as_error::<ApiError>());
+    let cors_error = old.error().and_then(|e| e.as_error::<CorsError>());
     let mut new = if let Some(api_error) = api_error {
         api_error.to_problem_response(request_id)
+    } else if let Some(cors_error) = cors_error {
+        match cors_error {
+            CorsError::OriginNotAllowed | CorsError::MissingOrigin => {
+                ApiError::OriginNotAllowed.to_problem_response(request_id)
+            }
+            // The other preflight refusals name a method or header, nothing internal.
+            other => ApiError::BadPreflight(other.to_string()).to_problem_response(request_id),
+        }
     } else {
         let (code, detail) = match status.as_u16() {
             404 => (ErrorCode::NotFound, ApiError::NotFound.to_string()),

@@ -22,6 +22,9 @@ pub enum ApiError {
     /// The body or one of its fields is invalid.
     #[error("{0}")]
     InvalidRequest(FieldViolation),
+    /// A CORS preflight asked for a method or header this API does not allow.
+    #[error("{0}")]
+    BadPreflight(String),
     /// The request's `Origin` is not in the allowed list.
     #[error("requests from this Origin are not accepted")]
     OriginNotAllowed,
@@ -103,7 +106,9 @@ impl ApiError {
     /// The stable code of this error.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidRequest(_) | Self::UnreadableBody => ErrorCode::InvalidRequest,
+            Self::InvalidRequest(_) | Self::BadPreflight(_) | Self::UnreadableBody => {
+                ErrorCode::InvalidRequest
+            }
             Self::OriginNotAllowed | Self::OriginRequired => ErrorCode::OriginNotAllowed,
             Self::QueueNotAllowed(_) => ErrorCode::QueueNotAllowed,
             Self::NotFound => ErrorCode::NotFound,

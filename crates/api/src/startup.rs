@@ -1,10 +1,10 @@
 //! Building and running the service: bind, log in to Genesys, serve, shut down gracefully.
 
 use std::net::TcpListener;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
@@ -12,7 +12,7 @@ use actix_web::{App, HttpServer, web};
 use genesys_client::{GenesysApi, GenesysClient, GenesysError, GenesysShared, UpstreamObserver};
 
 use crate::context::request_context;
-use crate::cors::{CorsPolicy, cors};
+use crate::cors::cors;
 use crate::metrics::{Metrics, MetricsObserver};
 use crate::rate_limit::ClientIpLimiter;
 use crate::routes;
@@ -51,7 +51,7 @@ pub fn upstream_data(api: impl GenesysApi + 'static) -> web::Data<dyn GenesysApi
 pub fn app(
     state: web::Data<AppState>,
     genesys: web::Data<dyn GenesysApi>,
-    cors_policy: CorsPolicy,
+    cors: Cors,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -61,12 +61,11 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let cors_policy = Rc::new(cors_policy);
     App::new()
         .app_data(state)
         .app_data(genesys)
         .configure(routes::configure)
-        .wrap(from_fn(move |req, next| cors(cors_policy.clone(), req, next)))
+        .wrap(cors)
         .wrap(from_fn(request_context))
 }
 
@@ -166,10 +165,10 @@ impl Application {
         };
         let listener = TcpListener::bind(&address).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
-        let cors_policy = CorsPolicy::new(&settings.cors);
+        let cors_settings = settings.cors.clone();
         let mut server = HttpServer::new(move || {
             let genesys = upstream_data(GenesysClient::new(shared.clone()));
-            app(state.clone(), genesys, cors_policy.clone())
+            app(state.clone(), genesys, cors(&cors_settings))
         })
         .disable_signals()
         .shutdown_timeout(settings.server.shutdown_timeout.as_secs());

@@ -5,7 +5,7 @@
 //! the [`RetryPolicy`] decide whether and how long to wait before the next attempt.
 
 use std::fmt;
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -26,6 +26,7 @@ use crate::gate::BackoffGate;
 use crate::observer::{Operation, UpstreamObserver};
 use crate::retry::{Decision, GiveUp, Outcome, RetryPolicy, classify, parse_retry_after};
 use crate::token::{AccessToken, FreshToken, Refresh, TokenCache};
+use crate::trust::TrustStore;
 use crate::{GenesysApi, TokenStatus};
 
 /// Largest response body read from Genesys; its answers are a few hundred bytes.
@@ -33,11 +34,14 @@ pub const RESPONSE_BODY_LIMIT: usize = 256 * 1024;
 
 const USER_AGENT: &str = concat!("guest-token-service/", env!("CARGO_PKG_VERSION"));
 
-/// What all workers share: configuration, the token cache, the backoff gate and the observer.
-/// `Send + Sync`; build one per process and hand an `Arc` of it to every worker's client.
+/// What all workers share: configuration, the TLS configuration, the token cache, the backoff
+/// gate and the observer. `Send + Sync`; build one per process and hand an `Arc` of it to every
+/// worker's client.
 pub struct GenesysShared {
     config: GenesysConfig,
     observer: Arc<dyn UpstreamObserver>,
+    trust: TrustStore,
+    tls: Arc<rustls::ClientConfig>,
     tokens: TokenCache,
     gate: BackoffGate,
     token_url: String,
@@ -49,25 +53,35 @@ impl fmt::Debug for GenesysShared {
         // `GenesysConfig`'s Debug redacts the secret (SecretString).
         f.debug_struct("GenesysShared")
             .field("config", &self.config)
+            .field("trust", &self.trust)
             .field("tokens", &self.tokens)
             .finish_non_exhaustive()
     }
 }
 
 impl GenesysShared {
-    /// The shared state for `config`. Installs rustls' `ring` crypto provider for the process
-    /// (awc's TLS connector needs one) unless one is installed already.
+    /// The shared state for `config`, trusting the certificate authorities the environment names
+    /// ([`TrustStore::from_env`]: `SSL_CERT_FILE`, else the system store, else the compiled-in
+    /// roots). Installs rustls' `ring` crypto provider for the process unless one is installed.
     pub fn new(config: GenesysConfig, observer: Arc<dyn UpstreamObserver>) -> Arc<Self> {
-        static PROVIDER: Once = Once::new();
-        PROVIDER.call_once(|| {
-            // Err means another provider is already installed, which serves as well.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        });
+        Self::with_trust_store(config, observer, TrustStore::from_env())
+    }
+
+    /// The shared state for `config`, trusting exactly the authorities of `trust`.
+    pub fn with_trust_store(
+        config: GenesysConfig,
+        observer: Arc<dyn UpstreamObserver>,
+        trust: TrustStore,
+    ) -> Arc<Self> {
+        // Built once: every worker's connector shares it (and rustls' session cache with it).
+        let tls = trust.client_config();
         let token_url = format!("{}{OAUTH_TOKEN_PATH}", config.endpoints.login_base);
         let guests_url = format!("{}{GUESTS_PATH}", config.endpoints.api_base);
         Arc::new(Self {
             config,
             observer,
+            trust,
+            tls,
             tokens: TokenCache::new(),
             gate: BackoffGate::new(),
             token_url,
@@ -83,6 +97,11 @@ impl GenesysShared {
     /// The configuration this client was built with.
     pub fn config(&self) -> &GenesysConfig {
         &self.config
+    }
+
+    /// The certificate authorities the client trusts, and where they came from.
+    pub fn trust_store(&self) -> &TrustStore {
+        &self.trust
     }
 
     /// The shared 429 gate.
@@ -160,11 +179,12 @@ impl Failure {
 }
 
 impl GenesysClient {
-    /// A client for this worker: its own connection pool (`max_connections_per_worker`), connect
-    /// timeout, attempt timeout, no redirects.
+    /// A client for this worker: its own connection pool (`max_connections_per_worker`), the
+    /// shared TLS configuration, connect timeout, attempt timeout, no redirects.
     pub fn new(shared: Arc<GenesysShared>) -> Self {
         let settings = &shared.config.retry;
         let connector = awc::Connector::new()
+            .rustls_0_23(Arc::clone(&shared.tls))
             .timeout(settings.connect_timeout)
             .handshake_timeout(settings.connect_timeout)
             .limit(shared.config.max_connections_per_worker);

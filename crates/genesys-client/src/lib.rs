@@ -5,7 +5,8 @@
 //! which is `Send + Sync`; each worker builds its own [`GenesysClient`] around an
 //! `Arc<GenesysShared>` because awc's client is not `Send`. The API depends only on the
 //! [`GenesysApi`] trait, so its handlers are unit-tested with the `mockall` mock that the `mock`
-//! feature exposes as `MockGenesysApi`.
+//! feature exposes as `MockGenesysApi`. TLS to Genesys trusts the certificate authorities of a
+//! [`TrustStore`]: `SSL_CERT_FILE`'s bundle, else the system store, else compiled-in roots.
 
 mod client;
 mod config;
@@ -14,6 +15,7 @@ mod gate;
 mod observer;
 mod retry;
 mod token;
+mod trust;
 
 use std::time::Duration;
 
@@ -32,6 +34,7 @@ pub use retry::{
 pub use token::{
     AccessToken, FreshToken, LONGEST_TOKEN_LIFETIME, REFRESH_COOLDOWN, Refresh, TokenCache, refresh_margin,
 };
+pub use trust::{CERT_FILE_VAR, TrustSource, TrustStore, TrustStoreError};
 
 /// What the caller learns about a freshly fetched access token (never the token itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -105,8 +105,6 @@ pub fn token_calls(mock: &MockServer) -> Vec<JournalEntry> {
 
 /// Deletes fault `id` through the emulator's admin API (`DELETE /__admin/faults/{id}`).
 pub async fn remove_fault(mock: &MockServer, id: &str) {
-    // awc's connector needs a rustls provider even for plain HTTP; an installed one serves as well.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let url = format!("{}{}/faults/{id}", mock.base_url(), mock_genesys::ADMIN_PREFIX);
     let response = awc::Client::default()
         .delete(url)

@@ -191,6 +191,10 @@ impl UpstreamObserver for MetricsObserver {
             .observe(elapsed.as_secs_f64());
     }
 
+    fn correlation_id(&self, _operation: Operation, correlation_id: &str) {
+        context::note_correlation_id(correlation_id);
+    }
+
     fn retry(&self, operation: Operation, reason: &str) {
         self.0
             .upstream_retries

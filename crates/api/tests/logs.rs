@@ -176,3 +176,35 @@ async fn no_secret_or_token_appears_in_any_log_line_at_trace_level() {
 async fn get_limited(address: &str) -> Answer {
     post_guest_token(address, &json!({})).await
 }
+
+#[actix_rt::test]
+async fn a_successful_request_logs_the_upstream_correlation_id() {
+    let mock = emulator();
+    let mut binary = Binary::start(&[
+        ("APP_ENV", "test"),
+        ("GENESYS_BASE_URL", &mock.base_url()),
+        ("APP__LOG__FORMAT", "json"),
+        ("RUST_LOG", "info"),
+    ]);
+    let port = binary.wait_for_port();
+    let answer = post_guest_token(&format!("http://127.0.0.1:{port}"), &seed_body()).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    binary.terminate();
+    assert_eq!(binary.wait_for_exit(Duration::from_secs(30)), Some(0));
+
+    let finished: Vec<serde_json::Value> = binary
+        .all_output()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .filter(|line: &serde_json::Value| line.to_string().contains("request finished"))
+        .filter(|line| line.to_string().contains(GUEST_TOKEN_PATH))
+        .collect();
+    assert_eq!(finished.len(), 1, "one request line: {finished:?}");
+    let line = finished[0].to_string();
+    let id = line
+        .split("\"upstream_correlation_id\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no upstream_correlation_id in {line}"));
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "Genesys' id, a UUID: {id:?}");
+}

@@ -422,6 +422,7 @@ impl GenesysClient {
                 span.record("status", answer.status);
                 if let Some(id) = &answer.correlation_id {
                     span.record("correlation_id", id.as_str());
+                    self.shared.observer.correlation_id(operation, id);
                 }
                 answer.status.to_string()
             }

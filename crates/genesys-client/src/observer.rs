@@ -32,6 +32,12 @@ pub trait UpstreamObserver: Send + Sync {
         let _ = (operation, outcome, elapsed);
     }
 
+    /// Genesys answered an attempt with this `inin-correlation-id` (called before `attempt`), so
+    /// the caller can tie its own logs to Genesys' on success as well as on failure.
+    fn correlation_id(&self, operation: Operation, correlation_id: &str) {
+        let _ = (operation, correlation_id);
+    }
+
     /// A retry was scheduled after `reason` (`"429"`, `"503"`, `"transport"`, `"401"`, ...).
     fn retry(&self, operation: Operation, reason: &str) {
         let _ = (operation, reason);

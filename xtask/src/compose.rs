@@ -11,7 +11,7 @@ use crate::process::{self, Result, cmd};
 const PROJECT: &str = "guest-token";
 
 /// The example request of the README, against the published API port.
-pub fn example_curl(api_base: &str) -> String {
+fn example_curl(api_base: &str) -> String {
     format!(
         "curl -i -X POST {api_base}/api/webchat/guest-token -H 'Content-Type: application/json' \
          -H 'Origin: http://localhost:8080' \
@@ -19,14 +19,36 @@ pub fn example_curl(api_base: &str) -> String {
     )
 }
 
-/// Fails with a clear message unless a Docker engine answers.
+/// Prints where the API and the emulator answer and the README's example request, under `heading`.
+pub fn print_endpoints(heading: &str) {
+    println!("\n{heading}");
+    println!(
+        "  API       http://localhost:{} (/livez, /readyz, /metrics, /openapi.json)",
+        API.port
+    );
+    println!(
+        "  emulator  http://localhost:{} (/__admin/health, /__admin/requests)",
+        MOCK.port
+    );
+    println!(
+        "\nTry:\n  {}\n",
+        example_curl(&format!("http://localhost:{}", API.port))
+    );
+}
+
+/// Fails with a clear message, Docker's own reason included, unless a Docker engine answers.
 pub fn require_docker() -> Result {
-    eprintln!("$ docker info");
-    if process::succeeds(Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"])) {
-        Ok(())
-    } else {
-        Err("no Docker engine answers (`docker info` failed): start dockerd or set DOCKER_HOST".into())
-    }
+    let mut info = Command::new("docker");
+    info.args(["info", "--format", "{{.ServerVersion}}"]);
+    eprintln!("$ {}", process::display(&info));
+    let reason = match info.output() {
+        Ok(output) if output.status.success() => return Ok(()),
+        Ok(output) => String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        Err(e) => format!("the docker CLI cannot run: {e}"),
+    };
+    Err(format!(
+        "no Docker engine answers ({reason}): start dockerd or point DOCKER_HOST at one"
+    ))
 }
 
 /// `docker compose` (v2) if the plugin exists, else `docker-compose` (v1), with the project name set.
@@ -65,19 +87,7 @@ pub fn up() -> Result {
         let _ = process::run(&mut compose(&["logs", "--tail", "50"])?);
         return Err(e);
     }
-    println!("\nThe stack is up:");
-    println!(
-        "  API       http://localhost:{} (/livez, /readyz, /metrics, /openapi.json)",
-        API.port
-    );
-    println!(
-        "  emulator  http://localhost:{} (/__admin/health, /__admin/requests)",
-        MOCK.port
-    );
-    println!(
-        "\nTry:\n  {}\n",
-        example_curl(&format!("http://localhost:{}", API.port))
-    );
+    print_endpoints("The stack is up:");
     println!("Stop it with `cargo xtask down`.");
     Ok(())
 }

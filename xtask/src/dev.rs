@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::compose::example_curl;
+use crate::compose::print_endpoints;
 use crate::image::{API, MOCK};
 use crate::process::{self, Result, Services, cmd, target_dir};
 
@@ -39,19 +39,7 @@ pub fn dev() -> Result {
     services.start(API.service, &mut api)?;
     services.wait_until_ok(API.service, &api_address, "/readyz")?;
 
-    println!("\nRunning (Ctrl-C stops both):");
-    println!(
-        "  API       http://localhost:{} (/livez, /readyz, /metrics, /openapi.json)",
-        API.port
-    );
-    println!(
-        "  emulator  http://localhost:{} (/__admin/health, /__admin/requests)",
-        MOCK.port
-    );
-    println!(
-        "\nTry:\n  {}\n",
-        example_curl(&format!("http://localhost:{}", API.port))
-    );
+    print_endpoints("Running (Ctrl-C stops both):");
     while !process::interrupted() {
         services.check_running()?;
         std::thread::sleep(Duration::from_millis(200));

@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::image::ALL;
+use crate::image::{ALL, ImageSpec};
 use crate::process::root;
 
 /// The `members` of the root manifest's `[workspace]`.
@@ -112,20 +112,38 @@ fn compose_uses_only_the_images_we_build() {
     }
 }
 
+/// The image's Dockerfile and its instructions: comments dropped, continued lines joined.
+fn dockerfile(spec: &ImageSpec) -> (PathBuf, Vec<String>) {
+    let path = root().join("docker").join(format!("{}.Dockerfile", spec.image));
+    let text = fs::read_to_string(&path).unwrap();
+    let mut instructions = Vec::new();
+    let mut current = String::new();
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        match line.strip_suffix('\\') {
+            Some(continued) => current.push_str(continued),
+            None => {
+                current.push_str(line);
+                instructions.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    (path, instructions)
+}
+
 #[test]
 fn images_start_from_scratch_run_as_a_user_and_check_health_without_a_shell() {
     for spec in ALL {
-        let path = root().join("docker").join(format!("{}.Dockerfile", spec.image));
-        let dockerfile = fs::read_to_string(&path).unwrap();
-        let instructions: Vec<&str> = dockerfile
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .collect();
-        let has = |line: &str| instructions.contains(&line);
-        assert!(
-            has("FROM scratch"),
-            "{}: only `FROM scratch` needs no registry",
+        let (path, instructions) = dockerfile(spec);
+        let has = |line: &str| instructions.iter().any(|i| i == line);
+        let bases: Vec<&String> = instructions.iter().filter(|i| i.starts_with("FROM ")).collect();
+        assert_eq!(
+            bases,
+            ["FROM scratch"],
+            "{}: one stage, `FROM scratch` (no registry to pull another base from)",
             path.display()
         );
         assert!(
@@ -153,5 +171,42 @@ fn images_start_from_scratch_run_as_a_user_and_check_health_without_a_shell() {
             "{}: exec-form ENTRYPOINT",
             path.display()
         );
+    }
+}
+
+#[test]
+fn compose_checks_health_with_the_binaries_own_subcommand_and_no_shell() {
+    let compose = fs::read_to_string(root().join("docker-compose.yml")).unwrap();
+    assert!(
+        !compose.contains("CMD-SHELL"),
+        "the images hold no shell: health checks must be exec form"
+    );
+    for spec in ALL {
+        let check = format!("test: [\"CMD\", \"/{}\", \"healthcheck\"", spec.binary);
+        assert!(
+            compose.contains(&check),
+            "docker-compose.yml: {} needs `{check}...]`",
+            spec.service
+        );
+    }
+}
+
+#[test]
+fn images_bake_in_no_credentials() {
+    for spec in ALL {
+        let (path, instructions) = dockerfile(spec);
+        let settings = instructions
+            .iter()
+            .filter(|i| i.starts_with("ENV ") || i.starts_with("ARG "));
+        for setting in settings {
+            let upper = setting.to_ascii_uppercase();
+            assert!(
+                !["SECRET", "TOKEN", "PASSWORD", "CLIENT_ID"]
+                    .iter()
+                    .any(|w| upper.contains(w)),
+                "{}: credentials come from the environment at run time, not the image: {setting}",
+                path.display()
+            );
+        }
     }
 }

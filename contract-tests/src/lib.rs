@@ -19,8 +19,10 @@ pub const DISALLOWED_ORIGIN: &str = "https://attacker.example";
 pub const SEED_QUEUE_ID: &str = "a1b2c3d4-e5f6-7890-abcd-ef1234567890";
 
 const GUEST_TOKEN_ROUTE: &str = "/api/webchat/guest-token";
-const UPSTREAM_GUESTS_PATH: &str = "/api/v2/webchat/instances/guests";
-const UPSTREAM_TOKEN_PATH: &str = "/oauth/token";
+/// The Genesys route that creates guests, as the emulator journals it.
+pub const UPSTREAM_GUESTS_PATH: &str = "/api/v2/webchat/instances/guests";
+/// The Genesys OAuth token route, as the emulator journals it.
+pub const UPSTREAM_TOKEN_PATH: &str = "/oauth/token";
 
 /// Where the stack under test answers.
 #[derive(Debug, Clone)]
@@ -160,7 +162,7 @@ pub async fn wait_for_emulator(endpoints: &Endpoints, timeout: Duration) {
 }
 
 /// The happy path: 201, the documented fields, `Cache-Control: no-store`, a request id, CORS for
-/// the allowed origin.
+/// the allowed origin, and the seed's queue, language and customer id passed on to Genesys.
 pub async fn issues_a_guest_token(endpoints: &Endpoints) {
     let reply = request_guest_token(endpoints, Some(ALLOWED_ORIGIN)).await;
     assert_eq!(
@@ -194,19 +196,53 @@ pub async fn issues_a_guest_token(endpoints: &Endpoints) {
         "X-Request-ID"
     );
     assert_eq!(reply.header("access-control-allow-origin"), Some(ALLOWED_ORIGIN));
+    let exposed = reply
+        .header("access-control-expose-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("x-request-id") && exposed.contains("retry-after"),
+        "Access-Control-Expose-Headers: {exposed:?}"
+    );
+
+    let guest_calls = journal(endpoints, UPSTREAM_GUESTS_PATH).await;
+    let newest = guest_calls.last().expect("the guest was created upstream");
+    assert_eq!(newest["status"], 200, "the newest upstream guest call: {newest}");
+    let upstream_body: Value = newest["body"]
+        .as_str()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or_else(|| panic!("the upstream guest call has a JSON body: {newest}"));
+    let seed = seed_request();
+    assert_eq!(
+        upstream_body["routing"]["queueId"], seed["queueId"],
+        "{upstream_body}"
+    );
+    assert_eq!(
+        upstream_body["routing"]["language"], seed["language"],
+        "{upstream_body}"
+    );
+    assert_eq!(
+        upstream_body["attributes"]["customerId"], seed["customerId"],
+        "{upstream_body}"
+    );
 }
 
-/// A CORS preflight from the allowed origin names it, allows POST and the JSON content type.
-pub async fn answers_a_preflight_from_an_allowed_origin(endpoints: &Endpoints) {
+async fn preflight(endpoints: &Endpoints, origin: &str) -> Reply {
     let request = client()
         .request(
             awc::http::Method::OPTIONS,
             format!("{}{GUEST_TOKEN_ROUTE}", endpoints.api),
         )
-        .insert_header(("Origin", ALLOWED_ORIGIN))
+        .insert_header(("Origin", origin))
         .insert_header(("Access-Control-Request-Method", "POST"))
         .insert_header(("Access-Control-Request-Headers", "content-type"));
-    let reply = send(request, None).await;
+    send(request, None).await
+}
+
+/// A CORS preflight from the allowed origin names it, allows POST, the JSON content type and
+/// `X-Request-ID`; one from any other origin gets no `Access-Control-Allow-Origin`.
+pub async fn answers_preflights_only_for_the_allowed_origin(endpoints: &Endpoints) {
+    let reply = preflight(endpoints, ALLOWED_ORIGIN).await;
     assert!(reply.status.is_success(), "preflight answered {}", reply.status);
     assert_eq!(reply.header("access-control-allow-origin"), Some(ALLOWED_ORIGIN));
     let methods = reply.header("access-control-allow-methods").unwrap_or_default();
@@ -219,12 +255,20 @@ pub async fn answers_a_preflight_from_an_allowed_origin(endpoints: &Endpoints) {
         .unwrap_or_default()
         .to_ascii_lowercase();
     assert!(
-        headers.contains("content-type"),
+        headers.contains("content-type") && headers.contains("x-request-id"),
         "Access-Control-Allow-Headers: {headers:?}"
     );
     assert!(
         reply.header("access-control-max-age").is_some(),
         "Access-Control-Max-Age"
+    );
+
+    let refused = preflight(endpoints, DISALLOWED_ORIGIN).await;
+    assert_eq!(
+        refused.header("access-control-allow-origin"),
+        None,
+        "preflight from {DISALLOWED_ORIGIN} answered {}",
+        refused.status
     );
 }
 
@@ -239,6 +283,11 @@ pub async fn refuses_a_disallowed_origin_before_calling_genesys(endpoints: &Endp
         reply.json
     );
     assert_eq!(reply.header("content-type"), Some("application/problem+json"));
+    assert_eq!(
+        reply.json["requestId"].as_str(),
+        reply.header("x-request-id"),
+        "the problem names the request's X-Request-ID"
+    );
     assert_eq!(reply.header("access-control-allow-origin"), None);
     assert_eq!(
         upstream_statuses(endpoints, UPSTREAM_GUESTS_PATH).await,
@@ -304,10 +353,9 @@ pub async fn recovers_from_a_revoked_access_token(endpoints: &Endpoints) {
         upstream_statuses(endpoints, UPSTREAM_GUESTS_PATH).await,
         [401, 200]
     );
-    assert!(
-        upstream_statuses(endpoints, UPSTREAM_TOKEN_PATH)
-            .await
-            .contains(&200),
-        "a new access token was issued"
+    assert_eq!(
+        upstream_statuses(endpoints, UPSTREAM_TOKEN_PATH).await,
+        [200],
+        "exactly one new access token"
     );
 }

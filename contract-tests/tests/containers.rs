@@ -4,7 +4,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use contract_tests::{ALLOWED_ORIGIN, Endpoints};
+use contract_tests::{
+    ALLOWED_ORIGIN, Endpoints, UPSTREAM_GUESTS_PATH, UPSTREAM_TOKEN_PATH, upstream_statuses,
+};
 use testcontainers::core::{Healthcheck, IntoContainerPort, WaitFor};
 use testcontainers::{ContainerAsync, GenericImage, ImageExt, runners::AsyncRunner};
 
@@ -15,7 +17,7 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 /// One emulator and one API on a private network; removed (network included) when dropped.
 struct Stack {
     mock: ContainerAsync<GenericImage>,
-    _api: ContainerAsync<GenericImage>,
+    api: ContainerAsync<GenericImage>,
     endpoints: Endpoints,
 }
 
@@ -30,6 +32,16 @@ fn require_image(name: &str) {
         found,
         "image {name}:latest is missing: run `cargo xtask image` first"
     );
+}
+
+/// When Docker last started the container: a restart changes it.
+fn started_at(container: &ContainerAsync<GenericImage>) -> String {
+    let output = Command::new("docker")
+        .args(["inspect", "-f", "{{.State.StartedAt}}", container.id()])
+        .output()
+        .expect("the docker CLI runs");
+    assert!(output.status.success(), "docker inspect {}", container.id());
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 /// The image's own health check, polled often so that start-up is not held up by Docker's interval.
@@ -86,11 +98,7 @@ async fn start_stack() -> Stack {
         api: host_url(&api, API_PORT).await,
         mock: host_url(&mock, MOCK_PORT).await,
     };
-    Stack {
-        mock,
-        _api: api,
-        endpoints,
-    }
+    Stack { mock, api, endpoints }
 }
 
 #[actix_rt::test]
@@ -100,9 +108,9 @@ async fn issues_a_guest_token_with_no_store_caching() {
 }
 
 #[actix_rt::test]
-async fn answers_a_preflight_from_an_allowed_origin() {
+async fn answers_preflights_only_for_the_allowed_origin() {
     let stack = start_stack().await;
-    contract_tests::answers_a_preflight_from_an_allowed_origin(&stack.endpoints).await;
+    contract_tests::answers_preflights_only_for_the_allowed_origin(&stack.endpoints).await;
 }
 
 #[actix_rt::test]
@@ -127,13 +135,32 @@ async fn recovers_from_a_revoked_access_token() {
 async fn recovers_from_an_emulator_restart_without_restarting_itself() {
     let mut stack = start_stack().await;
     contract_tests::issues_a_guest_token(&stack.endpoints).await;
+    let api_started = started_at(&stack.api);
+    let mock_started = started_at(&stack.mock);
 
     stack.mock.stop().await.expect("the emulator stops");
     stack.mock.start().await.expect("the emulator starts again");
+    assert_ne!(
+        started_at(&stack.mock),
+        mock_started,
+        "the emulator was restarted"
+    );
     // Docker may publish the port anew on restart.
     stack.endpoints.mock = host_url(&stack.mock, MOCK_PORT).await;
     contract_tests::wait_for_emulator(&stack.endpoints, STARTUP_TIMEOUT).await;
 
-    // The restarted emulator knows none of the API's tokens: the API must log in again on its own.
+    // The restarted emulator signs with a new key, so it rejects the API's access token: the API
+    // must log in again on its own and retry.
     contract_tests::issues_a_guest_token(&stack.endpoints).await;
+    assert_eq!(
+        upstream_statuses(&stack.endpoints, UPSTREAM_GUESTS_PATH).await,
+        [401, 200],
+        "the old token refused once, then the call retried"
+    );
+    assert_eq!(
+        upstream_statuses(&stack.endpoints, UPSTREAM_TOKEN_PATH).await,
+        [200],
+        "one new login"
+    );
+    assert_eq!(started_at(&stack.api), api_started, "the API was not restarted");
 }

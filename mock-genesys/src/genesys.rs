@@ -181,11 +181,18 @@ fn fault_response(
 ) -> HttpResponse {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     let mut builder = HttpResponse::build(status);
-    if let Some(retry_after) = retry_after {
-        builder.insert_header((header::RETRY_AFTER, retry_after));
+    if let Some(retry_after) = &retry_after {
+        builder.insert_header((header::RETRY_AFTER, retry_after.as_str()));
     }
+    let delta_seconds = retry_after
+        .as_deref()
+        .and_then(|value| value.trim().parse::<u64>().ok());
     match body {
         Some(body) => builder.json(body),
+        // The same body as a real rate-limit refusal when the wait is in whole seconds.
+        None if status == StatusCode::TOO_MANY_REQUESTS && delta_seconds.is_some() => builder.json(
+            GenesysErrorBody::rate_limited(delta_seconds.unwrap_or_default(), correlation_id),
+        ),
         None => {
             let (code, message) = fault_code(status);
             builder.json(GenesysErrorBody::new(

@@ -31,6 +31,10 @@ async fn the_issue_example_fault_answers_429_twice_then_normally() {
         assert_eq!(reply.status, 429);
         assert_eq!(reply.header("retry-after"), Some("2"));
         assert_genesys_error(&reply, 429, "too.many.requests.retry.after");
+        assert_eq!(
+            reply.json()["message"],
+            "Rate limit exceeded the maximum. Retry the request in [2] seconds"
+        );
     }
     let reply = h.create_guest(&token).await;
     assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));

@@ -1,7 +1,7 @@
 //! The guest-token API: an actix-web service that hands a web page's chat widget a short-lived
 //! Genesys guest token, while the confidential OAuth client stays on the server.
 //!
-//! [`startup::Application`] builds the service from [`settings::Settings`] (bind, log in, serve,
+//! [`startup::Application`] builds the service from [`settings::Settings`] (bind, serve while logging in,
 //! shut down gracefully). Requests pass through [`context`] (request id, tracing span, metrics,
 //! problem bodies for every error), CORS ([`cors`]) and the routes in [`routes`], which refuse
 //! callers by rate ([`rate_limit`]), origin and body before anything goes to Genesys through the

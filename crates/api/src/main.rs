@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use api::cli::{Cli, Command};
 use api::settings::{ConfigProblems, environment_with_dotenv};
-use api::{Application, Settings, StartupError, healthcheck, telemetry};
+use api::{Application, Settings, healthcheck, telemetry};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -57,7 +57,7 @@ fn main() -> ExitCode {
     }
     let outcome = actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).await?;
-        app.run_until_stopped().await.map_err(StartupError::Serve)
+        app.run_until_stopped().await
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,7 @@
-//! Building and running the service: bind, log in to Genesys, serve, shut down gracefully.
+//! Building and running the service: bind, serve while logging in to Genesys, shut down gracefully.
 
 use std::net::TcpListener;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_cors::Cors;
@@ -69,12 +69,17 @@ pub fn app(
         .wrap(from_fn(request_context))
 }
 
-/// A bound, logged-in (or logging-in) service, ready to run.
+/// A bound service, logging in to Genesys in the background, ready to run.
 pub struct Application {
     port: u16,
     server: Server,
     shutdown: ShutdownTrigger,
+    rejected_login: RejectedLogin,
 }
+
+/// Where the start-up login leaves Genesys' refusal of the credentials, for
+/// [`Application::run_until_stopped`] to return once the server has stopped.
+type RejectedLogin = Arc<Mutex<Option<GenesysError>>>;
 
 /// Starts a graceful shutdown: readiness and new guest-token requests turn 503, then after the
 /// drain delay the listener closes and in-flight requests get the grace period to finish.
@@ -106,41 +111,25 @@ impl ShutdownTrigger {
 }
 
 impl Application {
-    /// Binds `settings.server.host:port` (port 0 picks a free one), logs in to Genesys and
-    /// prepares the server. Must run inside an actix system.
+    /// Binds `settings.server.host:port` (port 0 picks a free one), prepares the server and starts
+    /// the Genesys login beside it. Must run inside an actix system.
     ///
-    /// Rejected credentials fail the build. An unreachable Genesys does not: the service then
-    /// serves `not_ready` until a background login succeeds.
+    /// Only a bind failure fails the build, at once: the service serves `/livez` while it logs in,
+    /// and `not_ready` until the login succeeds. Rejected credentials stop the server, and
+    /// [`Application::run_until_stopped`] then returns [`StartupError::Credentials`].
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let bind_error = |source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        };
+        let listener = TcpListener::bind(&address).map_err(bind_error)?;
+        let port = listener.local_addr().map_err(bind_error)?.port();
+
         let metrics = Arc::new(Metrics::new());
         let observer: Arc<dyn UpstreamObserver> = Arc::new(MetricsObserver(metrics.clone()));
         let shared = GenesysShared::new(settings.genesys.client_config(), observer);
         let lifecycle = Arc::new(Lifecycle::new());
-
-        let login_client = GenesysClient::new(shared.clone());
-        match login_client.fetch_token().await {
-            Ok(status) => {
-                lifecycle.mark_logged_in();
-                tracing::info!(expires_in_s = status.expires_in.as_secs(), "logged in to Genesys");
-            }
-            Err(e @ GenesysError::UpstreamAuth { .. }) => {
-                tracing::error!(error = %e, "Genesys rejected GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET");
-                return Err(StartupError::Credentials(e));
-            }
-            Err(e) => {
-                tracing::warn!(
-                    error = %e,
-                    "Genesys is unreachable; serving not_ready until a background login succeeds"
-                );
-                actix_rt::spawn(background_login(
-                    login_client,
-                    lifecycle.clone(),
-                    settings.genesys.login_retry_initial,
-                    settings.genesys.login_retry_max,
-                ));
-            }
-        }
-
         let limiter = settings
             .rate_limit
             .enabled
@@ -158,16 +147,10 @@ impl Application {
             limiter,
         });
 
-        let address = format!("{}:{}", settings.server.host, settings.server.port);
-        let bind_error = |source| StartupError::Bind {
-            address: address.clone(),
-            source,
-        };
-        let listener = TcpListener::bind(&address).map_err(bind_error)?;
-        let port = listener.local_addr().map_err(bind_error)?.port();
         let cors_settings = settings.cors.clone();
+        let worker_shared = shared.clone();
         let mut server = HttpServer::new(move || {
-            let genesys = upstream_data(GenesysClient::new(shared.clone()));
+            let genesys = upstream_data(GenesysClient::new(worker_shared.clone()));
             app(state.clone(), genesys, cors(&cors_settings))
         })
         .disable_signals()
@@ -177,6 +160,18 @@ impl Application {
         }
         let server = server.listen(listener).map_err(bind_error)?.run();
         tracing::info!(port, "listening");
+
+        let rejected_login = RejectedLogin::default();
+        actix_rt::spawn(log_in_at_startup(
+            GenesysClient::new(shared),
+            StartupLogin {
+                lifecycle: lifecycle.clone(),
+                server: server.handle(),
+                rejected: rejected_login.clone(),
+                retry_initial: settings.genesys.login_retry_initial,
+                retry_max: settings.genesys.login_retry_max,
+            },
+        ));
         let shutdown = ShutdownTrigger {
             lifecycle,
             handle: server.handle(),
@@ -186,6 +181,7 @@ impl Application {
             port,
             server,
             shutdown,
+            rejected_login,
         })
     }
 
@@ -199,8 +195,9 @@ impl Application {
         self.shutdown.clone()
     }
 
-    /// Serves until a graceful shutdown (SIGTERM, SIGINT or the trigger) has finished.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    /// Serves until a graceful shutdown (SIGTERM, SIGINT or the trigger) has finished, or until
+    /// Genesys rejected the credentials at start-up ([`StartupError::Credentials`]).
+    pub async fn run_until_stopped(self) -> Result<(), StartupError> {
         let trigger = self.shutdown.clone();
         let signals = actix_rt::spawn(async move {
             match wait_for_signal().await {
@@ -214,7 +211,11 @@ impl Application {
         let result = self.server.await;
         signals.abort();
         tracing::info!("stopped");
-        result
+        let rejected = self.rejected_login.lock().expect("the login slot").take();
+        match rejected {
+            Some(e) => Err(StartupError::Credentials(e)),
+            None => result.map_err(StartupError::Serve),
+        }
     }
 }
 
@@ -233,6 +234,42 @@ async fn wait_for_signal() -> std::io::Result<&'static str> {
     {
         tokio::signal::ctrl_c().await?;
         Ok("ctrl-c")
+    }
+}
+
+/// What the start-up login reports to, and how it retries.
+struct StartupLogin {
+    lifecycle: Arc<Lifecycle>,
+    server: ServerHandle,
+    rejected: RejectedLogin,
+    retry_initial: Duration,
+    retry_max: Duration,
+}
+
+/// The first login, beside the running server: success makes the service ready, rejected
+/// credentials stop it (the operator must fix them), anything else retries in the background.
+async fn log_in_at_startup(client: GenesysClient, login: StartupLogin) {
+    match client.fetch_token().await {
+        Ok(status) => {
+            login.lifecycle.mark_logged_in();
+            tracing::info!(
+                expires_in_s = status.expires_in.as_secs(),
+                "logged in to Genesys; ready"
+            );
+        }
+        Err(e @ GenesysError::UpstreamAuth { .. }) => {
+            tracing::error!(error = %e, "Genesys rejected GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET; stopping");
+            login.lifecycle.begin_shutdown();
+            *login.rejected.lock().expect("the login slot") = Some(e);
+            login.server.stop(true).await;
+        }
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                "Genesys is unreachable; serving not_ready until a background login succeeds"
+            );
+            background_login(client, login.lifecycle, login.retry_initial, login.retry_max).await;
+        }
     }
 }
 

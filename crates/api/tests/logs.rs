@@ -38,6 +38,7 @@ async fn no_secret_or_token_appears_in_any_log_line_at_trace_level() {
     ]);
     let port = binary.wait_for_port();
     let address = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&address).await;
     let mut guest_tokens = Vec::new();
 
     // Success, twice, and once more after the access token is revoked (a refresh).
@@ -186,8 +187,9 @@ async fn a_successful_request_logs_the_upstream_correlation_id() {
         ("APP__LOG__FORMAT", "json"),
         ("RUST_LOG", "info"),
     ]);
-    let port = binary.wait_for_port();
-    let answer = post_guest_token(&format!("http://127.0.0.1:{port}"), &seed_body()).await;
+    let address = format!("http://127.0.0.1:{}", binary.wait_for_port());
+    wait_until_ready(&address).await;
+    let answer = post_guest_token(&address, &seed_body()).await;
     assert_eq!(answer.status, 201, "{}", answer.body);
     binary.terminate();
     assert_eq!(binary.wait_for_exit(Duration::from_secs(30)), Some(0));

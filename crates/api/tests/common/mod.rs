@@ -13,7 +13,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use api::settings::LogFormat;
-use api::{Application, Settings, ShutdownTrigger, telemetry};
+use api::{Application, Settings, ShutdownTrigger, StartupError, telemetry};
 use domain::api::GUEST_TOKEN_PATH;
 use mock_genesys::{MockServer, MockSettings};
 use serde_json::{Value, json};
@@ -71,11 +71,29 @@ pub struct TestApp {
     /// Starts the same graceful shutdown SIGTERM does.
     pub shutdown: ShutdownTrigger,
     /// Resolves when the server has stopped.
-    pub stopped: actix_rt::task::JoinHandle<std::io::Result<()>>,
+    pub stopped: actix_rt::task::JoinHandle<Result<(), StartupError>>,
 }
 
-/// Builds and starts the service with `settings` on the current actix system.
+/// Builds and starts the service with `settings` on the current actix system and waits until
+/// it is ready (logged in to Genesys).
 pub async fn spawn_app(settings: Settings) -> TestApp {
+    let app = spawn_listening_app(settings).await;
+    wait_until_ready(&app.address).await;
+    app
+}
+
+/// Waits until `/readyz` at `address` answers 200; panics after 30 s.
+pub async fn wait_until_ready(address: &str) {
+    let ready = eventually(Duration::from_secs(30), || async {
+        get(address, "/readyz").await.status == 200
+    })
+    .await;
+    assert!(ready, "{address} did not become ready");
+}
+
+/// Builds and starts the service with `settings` on the current actix system; returns as soon
+/// as it listens, with the Genesys login still under way.
+pub async fn spawn_listening_app(settings: Settings) -> TestApp {
     LazyLock::force(&TRACING);
     let app = Application::build(settings).await.expect("the service starts");
     let port = app.port();

@@ -31,7 +31,8 @@ struct HttpLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamLabels {
     operation: String,
-    outcome: String,
+    /// The HTTP status Genesys answered, or `timeout`, `transport` or `decode`.
+    status: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -84,7 +85,7 @@ impl Metrics {
             Family::<UpstreamLabels, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
         registry.register(
             "genesys_request_duration_seconds",
-            "Duration of each HTTP attempt to Genesys by operation and outcome (status code or failure)",
+            "Duration of each HTTP attempt to Genesys by operation and status (HTTP code, timeout, transport, decode)",
             upstream_duration.clone(),
         );
         let upstream_retries = Family::<RetryLabels, Counter>::default();
@@ -180,13 +181,13 @@ impl Drop for InFlight {
 pub struct MetricsObserver(pub Arc<Metrics>);
 
 impl UpstreamObserver for MetricsObserver {
-    fn attempt(&self, operation: Operation, outcome: &str, elapsed: Duration) {
+    fn attempt(&self, operation: Operation, status: &str, elapsed: Duration) {
         context::note_upstream_attempt();
         self.0
             .upstream_duration
             .get_or_create(&UpstreamLabels {
                 operation: operation.as_str().to_owned(),
-                outcome: outcome.to_owned(),
+                status: status.to_owned(),
             })
             .observe(elapsed.as_secs_f64());
     }
@@ -225,6 +226,7 @@ mod tests {
         metrics.observe_http_request("POST", "/api/webchat/guest-token", 201, Duration::from_millis(12));
         let observer = MetricsObserver(metrics.clone());
         observer.attempt(Operation::CreateGuest, "200", Duration::from_millis(8));
+        observer.attempt(Operation::FetchToken, "timeout", Duration::from_millis(2000));
         observer.retry(Operation::CreateGuest, "429");
         observer.token_refresh("ok");
         metrics.guest_token_issued();
@@ -232,7 +234,8 @@ mod tests {
         let text = metrics.encode();
         for needle in [
             r#"http_server_request_duration_seconds_bucket{le="0.025",method="POST",route="/api/webchat/guest-token",status="201"} 1"#,
-            r#"genesys_request_duration_seconds_count{operation="create_guest",outcome="200"} 1"#,
+            r#"genesys_request_duration_seconds_count{operation="create_guest",status="200"} 1"#,
+            r#"genesys_request_duration_seconds_count{operation="fetch_token",status="timeout"} 1"#,
             r#"genesys_retries_total{operation="create_guest",reason="429"} 1"#,
             r#"genesys_token_refreshes_total{outcome="ok"} 1"#,
             "guest_tokens_issued_total 1",

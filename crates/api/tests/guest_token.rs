@@ -430,7 +430,7 @@ async fn exports_metrics_and_the_openapi_document() {
     .unwrap();
     for needle in [
         r#"http_server_request_duration_seconds_count{method="POST",route="/api/webchat/guest-token",status="201"} 1"#,
-        r#"genesys_request_duration_seconds_count{operation="create_guest",outcome="200"} 1"#,
+        r#"genesys_request_duration_seconds_count{operation="create_guest",status="200"} 1"#,
         r#"genesys_token_refreshes_total{outcome="ok"} 1"#,
         "guest_tokens_issued_total 1",
         "rate_limited_requests_total 0",

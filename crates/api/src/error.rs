@@ -56,7 +56,7 @@ pub enum ApiError {
     #[error("the body could not be read")]
     UnreadableBody,
     /// The caller exceeded its own request rate.
-    #[error("too many requests from this client; retry after {} seconds", retry_after_secs(*.retry_after))]
+    #[error("too many requests from this client; retry after {}", wait_in_words(*.retry_after))]
     RateLimited {
         /// When the caller may try again.
         retry_after: Duration,
@@ -83,8 +83,8 @@ fn upstream_detail(e: &GenesysError) -> String {
                 .to_owned()
         }
         GenesysError::RateLimited { retry_after, .. } => format!(
-            "the chat service is busy; retry after {} seconds",
-            retry_after_secs(*retry_after)
+            "the chat service is busy; retry after {}",
+            wait_in_words(*retry_after)
         ),
         GenesysError::Timeout { .. } => "the chat service did not answer in time; retry shortly".to_owned(),
         GenesysError::InvalidRequest { .. }
@@ -100,6 +100,14 @@ fn upstream_detail(e: &GenesysError) -> String {
 pub fn retry_after_secs(d: Duration) -> u64 {
     let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
     secs.max(1)
+}
+
+/// The `Retry-After` wait as words: "1 second", "2 seconds".
+fn wait_in_words(d: Duration) -> String {
+    match retry_after_secs(d) {
+        1 => "1 second".to_owned(),
+        secs => format!("{secs} seconds"),
+    }
 }
 
 impl ApiError {
@@ -200,6 +208,30 @@ mod tests {
         assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
         assert_eq!(retry_after_secs(Duration::from_secs(120)), 120);
         assert_eq!(retry_after_secs(Duration::ZERO), 1);
+    }
+
+    #[test]
+    fn retry_details_say_second_for_one_and_seconds_otherwise() {
+        let limited = |ms| ApiError::RateLimited {
+            retry_after: Duration::from_millis(ms),
+        };
+        assert_eq!(
+            limited(400).to_string(),
+            "too many requests from this client; retry after 1 second"
+        );
+        assert_eq!(
+            limited(1500).to_string(),
+            "too many requests from this client; retry after 2 seconds"
+        );
+        let busy = |secs| {
+            ApiError::from(GenesysError::RateLimited {
+                retry_after: Duration::from_secs(secs),
+                correlation_id: None,
+            })
+            .to_string()
+        };
+        assert_eq!(busy(1), "the chat service is busy; retry after 1 second");
+        assert_eq!(busy(30), "the chat service is busy; retry after 30 seconds");
     }
 
     #[test]

@@ -372,6 +372,11 @@ async fn limits_each_client_ip_and_believes_forwarded_for_only_from_trusted_prox
     let retry_after: u64 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!((50..=61).contains(&retry_after), "Retry-After {retry_after}");
     assert_eq!(
+        limited.body["detail"],
+        format!("too many requests from this client; retry after {retry_after} seconds"),
+        "the detail names the Retry-After wait"
+    );
+    assert_eq!(
         from("198.51.100.2").await.status,
         201,
         "another client has its own bucket"

@@ -244,6 +244,7 @@ mod tests {
             },
             GenesysError::Transport {
                 message: "connection refused to 10.1.2.3:443".into(),
+                correlation_id: Some("corr-123".into()),
             },
             GenesysError::Decode {
                 message: "expected value at line 1 column 1 near internal-body".into(),

@@ -460,7 +460,10 @@ fn give_up(result: Result<Answer, Failure>, wait: Duration, correlation_id: Opti
             correlation_id: answer.correlation_id,
         },
         Err(Failure::Timeout) => GenesysError::Timeout { correlation_id },
-        Err(Failure::Transport(message)) => GenesysError::Transport { message },
+        Err(Failure::Transport(message)) => GenesysError::Transport {
+            message,
+            correlation_id,
+        },
         Err(Failure::Oversized { correlation_id }) => GenesysError::Decode {
             message: format!("response body larger than {RESPONSE_BODY_LIMIT} bytes"),
             correlation_id,
@@ -769,9 +772,19 @@ mod tests {
             give_up(Err(Failure::Timeout), Duration::ZERO, None),
             GenesysError::Timeout { .. }
         ));
-        assert!(matches!(
+        assert_eq!(
             give_up(Err(Failure::Transport("reset".into())), Duration::ZERO, None),
-            GenesysError::Transport { message } if message == "reset"
-        ));
+            GenesysError::Transport {
+                message: "reset".into(),
+                correlation_id: None
+            }
+        );
+        // A connection that fails after an earlier answer keeps that answer's correlation id.
+        let error = give_up(
+            Err(Failure::Transport("reset".into())),
+            Duration::ZERO,
+            Some("corr-503".into()),
+        );
+        assert_eq!(error.correlation_id(), Some("corr-503"));
     }
 }

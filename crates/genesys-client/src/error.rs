@@ -62,6 +62,9 @@ pub enum GenesysError {
     Transport {
         /// What failed, without URLs' credentials or headers.
         message: String,
+        /// Correlation id of the last answer before the connection failed (an earlier attempt's,
+        /// e.g. a 503 whose retry was reset), if any.
+        correlation_id: Option<String>,
     },
     /// Genesys answered 2xx with a body that is not what the contract says.
     #[error("Genesys sent an unreadable answer: {message}")]
@@ -83,8 +86,8 @@ impl GenesysError {
             | Self::RateLimited { correlation_id, .. }
             | Self::Upstream { correlation_id, .. }
             | Self::Timeout { correlation_id }
+            | Self::Transport { correlation_id, .. }
             | Self::Decode { correlation_id, .. } => correlation_id.as_deref(),
-            Self::Transport { .. } => None,
         }
     }
 

@@ -126,6 +126,41 @@ async fn connections_reset_every_time_give_a_transport_error() {
 }
 
 #[actix_rt::test]
+async fn a_reset_after_a_503_gives_a_transport_error_with_the_503s_correlation_id() {
+    let mock = emulator();
+    let (client, recorder) = client(config_with_retries(&mock, quick_retries()));
+    // The oldest matching fault applies first: one 503, then resets for the remaining attempts.
+    mock.add_fault(with_status(503, 1));
+    mock.add_fault(with_connection("reset", 0));
+
+    let err = client
+        .create_guest(&guest_request(SUPPORT_QUEUE))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GenesysError::Transport { .. }), "{err:?}");
+    assert_eq!(
+        recorder.attempts(Operation::CreateGuest),
+        ["503", "transport", "transport", "transport"]
+    );
+    // Only the 503 answered, so the observer saw exactly one id on this route: the emulator's.
+    let answered = recorder.correlation_ids(Operation::CreateGuest);
+    let [id_of_503] = answered.as_slice() else {
+        panic!("one answered attempt expected, got {answered:?}");
+    };
+    assert!(
+        uuid::Uuid::parse_str(id_of_503).is_ok(),
+        "the emulator makes a UUID: {id_of_503}"
+    );
+    assert_eq!(err.correlation_id(), Some(id_of_503.as_str()), "{err:?}");
+    // Not the token answer's id, which the same client also saw.
+    assert!(
+        !recorder
+            .correlation_ids(Operation::FetchToken)
+            .contains(id_of_503)
+    );
+}
+
+#[actix_rt::test]
 async fn a_malformed_success_body_is_a_decode_error_and_is_not_retried() {
     let mock = emulator();
     let (client, recorder) = client(config(&mock));

@@ -168,7 +168,7 @@ async fn trusting_only_the_public_roots_the_private_certificate_is_refused() {
         .await
         .expect_err("an unknown issuer is refused");
 
-    let GenesysError::Transport { message } = &error else {
+    let GenesysError::Transport { message, .. } = &error else {
         panic!("a transport error expected, got {error:?}");
     };
     assert!(message.to_lowercase().contains("certificate"), "{message}");

@@ -490,6 +490,7 @@ async fn maps_upstream_failures_to_502_upstream_error() {
         },
         GenesysError::Transport {
             message: "connection reset".into(),
+            correlation_id: Some("c".into()),
         },
         GenesysError::Decode {
             message: "expected value".into(),
@@ -663,6 +664,7 @@ async fn readiness_follows_login_token_and_shutdown() {
     unreachable.expect_fetch_token().times(1).returning(|| {
         Err(GenesysError::Transport {
             message: "refused".into(),
+            correlation_id: None,
         })
     });
     let res = Harness::new()

@@ -128,6 +128,8 @@ pub enum Event {
     Retry(Operation, String),
     /// A finished token request.
     TokenRefresh(String),
+    /// An answer's `inin-correlation-id`.
+    CorrelationId(Operation, String),
 }
 
 /// Records every observer call; `first_retry` fires on the first scheduled retry.
@@ -168,6 +170,17 @@ impl Recorder {
             .collect()
     }
 
+    /// Correlation ids of the answers to `operation`, in order.
+    pub fn correlation_ids(&self, operation: Operation) -> Vec<String> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::CorrelationId(op, id) if op == operation => Some(id),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Waits until `count` token requests have finished, at most `limit`; whether they did.
     pub async fn wait_for_token_refreshes(&self, count: usize, limit: Duration) -> bool {
         let mut done = self.token_requests_done.subscribe();
@@ -194,6 +207,13 @@ impl UpstreamObserver for Recorder {
             .lock()
             .unwrap()
             .push(Event::Attempt(operation, outcome.to_owned()));
+    }
+
+    fn correlation_id(&self, operation: Operation, correlation_id: &str) {
+        self.events
+            .lock()
+            .unwrap()
+            .push(Event::CorrelationId(operation, correlation_id.to_owned()));
     }
 
     fn retry(&self, operation: Operation, reason: &str) {

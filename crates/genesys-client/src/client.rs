@@ -324,7 +324,7 @@ impl GenesysClient {
                     }
                     _ => return settle(result, last_correlation_id),
                 },
-                Decision::RetryAfter(wait) => shared.gate.close_until(operation, Instant::now() + wait),
+                Decision::RetryAfter(wait) => shared.gate.close_for(operation, Instant::now(), wait),
                 Decision::Backoff => {}
             }
             let remaining = deadline.saturating_duration_since(Instant::now());

@@ -26,7 +26,7 @@ use domain::genesys::{CreateGuestRequest, CreateGuestResponse, Queue};
 pub use client::{GenesysClient, GenesysShared, RESPONSE_BODY_LIMIT};
 pub use config::{ConfigError, Endpoints, GenesysConfig, RetrySettings};
 pub use error::GenesysError;
-pub use gate::{BackoffGate, Passage};
+pub use gate::{BackoffGate, LONGEST_REOPENING_SPREAD, Passage, reopening_spread};
 pub use observer::{NoopObserver, Operation, UpstreamObserver};
 pub use retry::{
     Backoff, Decision, GiveUp, LONGEST_RETRY_AFTER, Outcome, RetryPolicy, classify, parse_retry_after,

@@ -52,6 +52,12 @@ fn environment_help() -> String {
     for (name, what) in SEED_VARIABLES {
         help.push_str(&format!("  {name:<28} {what}\n"));
     }
+    help.push_str(&format!(
+        "\nLogging: RUST_LOG (or log.level) filters every line, dependencies' log-crate records \
+         included. Applied after it, whatever it says: {} (more verbose lines of these targets print \
+         request headers, credentials included).\n",
+        crate::telemetry::secret_safe_caps_description()
+    ));
     help.push_str(
         "\nExit codes: 0 stopped cleanly, 1 Genesys rejected the credentials or the port is taken, \
          2 invalid configuration.",

@@ -45,14 +45,12 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    if telemetry::init(telemetry::subscriber(
+    if let Err(e) = telemetry::init(telemetry::subscriber(
         settings.log.format,
         &settings.log.level,
         std::io::stdout,
-    ))
-    .is_err()
-    {
-        eprintln!("cannot install the log subscriber");
+    )) {
+        eprintln!("cannot install the log subscriber: {e}");
         return ExitCode::from(1);
     }
     let outcome = actix_web::rt::System::new().block_on(async move {

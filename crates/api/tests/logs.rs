@@ -5,6 +5,8 @@ mod common;
 
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64_STANDARD;
 use common::*;
 use domain::api::GUEST_TOKEN_PATH;
 use domain::genesys::GUESTS_PATH;
@@ -165,7 +167,29 @@ async fn no_secret_or_token_appears_in_any_log_line_at_trace_level() {
     // The capture is real: it holds trace-level detail of the requests above.
     assert!(output.contains("request finished") && output.contains("upstream_attempts"));
     assert!(output.contains("\"level\":\"TRACE\"") || output.contains("\"level\":\"DEBUG\""));
+    // It also holds the records dependencies write through the `log` crate (mio and actix-cors
+    // log only that way), as JSON lines under their own target, inside the request's span.
+    let lines: Vec<serde_json::Value> = output
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let from_target = |prefix: &str| {
+        lines
+            .iter()
+            .filter(|line| line["target"].as_str().is_some_and(|t| t.starts_with(prefix)))
+            .collect::<Vec<_>>()
+    };
+    assert!(!from_target("mio::").is_empty(), "no log-crate record of mio");
+    assert!(
+        from_target("actix_cors::")
+            .iter()
+            .any(|line| line["span"]["name"] == "request" && line["message"].is_string()),
+        "no log-crate record of actix-cors inside a request span"
+    );
     assert!(!output.contains(&secret), "the client secret leaked");
+    // The secret travels only inside the token request's `Authorization: Basic` header.
+    let basic = BASE64_STANDARD.encode(format!("leak-client:{secret}"));
+    assert!(!output.contains(&basic), "the Basic credential leaked");
     for token in access_tokens.iter().chain(&guest_tokens) {
         assert!(token.len() >= 20, "a real token: {token:?}");
         assert!(!output.contains(token.as_str()), "a token leaked: {token:.8}...");

@@ -3,8 +3,13 @@
 //! The schema types mirror the wire types of `domain::api` (which stays free of documentation
 //! dependencies); a test pins that both serialize to the same field names.
 
+use std::borrow::Cow;
+
+use domain::api::ErrorCode;
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::{OpenApi, PartialSchema, ToSchema};
 
 /// Body of `POST /api/webchat/guest-token`.
 #[derive(Serialize, ToSchema)]
@@ -62,46 +67,34 @@ pub struct Problem {
     #[schema(example = "queueId: is required")]
     detail: String,
     /// Machine-readable code.
-    #[schema(example = "invalid_request")]
-    code: ProblemCode,
+    #[schema(value_type = ProblemCode, example = "invalid_request")]
+    code: String,
     /// The request's `X-Request-ID`.
     request_id: String,
 }
 
-/// The stable error codes.
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
-#[serde(rename_all = "snake_case")]
-pub enum ProblemCode {
-    /// 400
-    InvalidRequest,
-    /// 403
-    OriginNotAllowed,
-    /// 403
-    QueueNotAllowed,
-    /// 404
-    NotFound,
-    /// 405
-    MethodNotAllowed,
-    /// 413
-    PayloadTooLarge,
-    /// 415
-    UnsupportedMediaType,
-    /// 422
-    UnknownQueue,
-    /// 429
-    RateLimited,
-    /// 500
-    #[serde(rename = "internal_error")]
-    Internal,
-    /// 502
-    UpstreamAuthFailed,
-    /// 502
-    UpstreamError,
-    /// 503
-    NotReady,
-    /// 504
-    UpstreamTimeout,
+/// The stable error codes, as the schema of a string enum built from [`ErrorCode::ALL`], so the
+/// document cannot drift from the code table.
+pub struct ProblemCode;
+
+impl PartialSchema for ProblemCode {
+    fn schema() -> RefOr<Schema> {
+        let table: Vec<String> = ErrorCode::ALL
+            .iter()
+            .map(|code| format!("{} ({})", code.as_str(), code.status()))
+            .collect();
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(ErrorCode::ALL.iter().map(|code| code.as_str())))
+            .description(Some(format!("The stable error codes: {}.", table.join(", "))))
+            .into()
+    }
+}
+
+impl ToSchema for ProblemCode {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ProblemCode")
+    }
 }
 
 /// The document of every public route.

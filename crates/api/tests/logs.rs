@@ -203,7 +203,7 @@ async fn get_limited(address: &str) -> Answer {
 }
 
 #[actix_rt::test]
-async fn a_successful_request_logs_the_upstream_correlation_id() {
+async fn successful_and_refused_requests_log_the_upstream_correlation_id() {
     let mock = emulator();
     let mut binary = Binary::start(&[
         ("APP_ENV", "test"),
@@ -215,22 +215,30 @@ async fn a_successful_request_logs_the_upstream_correlation_id() {
     wait_until_ready(&address).await;
     let answer = post_guest_token(&address, &seed_body()).await;
     assert_eq!(answer.status, 201, "{}", answer.body);
+    post_guest_token(&address, &json!({"queueId": UNKNOWN_QUEUE}))
+        .await
+        .assert_problem(422, "unknown_queue");
     binary.terminate();
     assert_eq!(binary.wait_for_exit(Duration::from_secs(30)), Some(0));
 
-    let finished: Vec<serde_json::Value> = binary
+    let finished: Vec<String> = binary
         .all_output()
         .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .filter(|line: &serde_json::Value| line.to_string().contains("request finished"))
-        .filter(|line| line.to_string().contains(GUEST_TOKEN_PATH))
+        .filter(|line| serde_json::from_str::<serde_json::Value>(line).is_ok())
+        .filter(|line| line.contains("request finished") && line.contains(GUEST_TOKEN_PATH))
+        .map(str::to_owned)
         .collect();
-    assert_eq!(finished.len(), 1, "one request line: {finished:?}");
-    let line = finished[0].to_string();
-    let id = line
-        .split("\"upstream_correlation_id\":\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("no upstream_correlation_id in {line}"));
-    assert!(uuid::Uuid::parse_str(id).is_ok(), "Genesys' id, a UUID: {id:?}");
+    assert_eq!(finished.len(), 2, "two request lines: {finished:?}");
+    for (line, status) in finished.iter().zip(["201", "422"]) {
+        assert!(
+            line.contains(&format!("\"status\":{status}")),
+            "{status} in {line}"
+        );
+        let id = line
+            .split("\"upstream_correlation_id\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no upstream_correlation_id in {line}"));
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "Genesys' id, a UUID: {id:?}");
+    }
 }

@@ -8,7 +8,6 @@ use domain::genesys::{CreateGuestRequest, GuestRouting};
 use genesys_client::{GenesysApi, GenesysError};
 use time::OffsetDateTime;
 
-use crate::context;
 use crate::error::ApiError;
 use crate::state::{AppState, GuestPolicy};
 
@@ -87,10 +86,9 @@ pub async fn issue_guest_token(
                 .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
                 .json(body))
         }
+        // The request span already holds the correlation id: the client reports every answered
+        // attempt's id through the observer, failures included.
         Err(e) => {
-            if let Some(correlation_id) = e.correlation_id() {
-                context::note_correlation_id(correlation_id);
-            }
             log_upstream_failure(&e);
             Err(ApiError::Upstream(e))
         }

@@ -357,6 +357,14 @@ mod tests {
         Instant::now() + 30 * SEC
     }
 
+    /// `get` whose fetch, if it runs, yields `secret` for `lifetime`; no refresh may be due.
+    async fn get_fetching(cache: &TokenCache, force: bool, secret: &str, lifetime: Duration) -> AccessToken {
+        cache
+            .get(force, far(), || async { Ok(fresh(secret, lifetime)) }, no_refresh)
+            .await
+            .unwrap()
+    }
+
     /// For calls that must not find a token due for refresh.
     fn no_refresh(refresh: Refresh) {
         panic!("unexpected background refresh: {refresh:?}");
@@ -548,10 +556,7 @@ mod tests {
             .await
             .expect("the refresh ends at its own deadline");
         // The slot is free: a forced caller fetches at once instead of waiting for the dead refresh.
-        let forced = cache
-            .get(true, far(), || async { Ok(fresh("forced", 3 * SEC)) }, no_refresh)
-            .await
-            .unwrap();
+        let forced = get_fetching(&cache, true, "forced", 3 * SEC).await;
         assert_eq!(forced.secret(), "forced");
     }
 
@@ -594,37 +599,22 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn invalidate_drops_only_the_generation_that_was_refused() {
         let cache = TokenCache::new();
-        let first = cache
-            .get(false, far(), || async { Ok(fresh("a", 3600 * SEC)) }, no_refresh)
-            .await
-            .unwrap();
+        let first = get_fetching(&cache, false, "a", 3600 * SEC).await;
         assert!(cache.invalidate(first.generation()));
-        let second = cache
-            .get(false, far(), || async { Ok(fresh("b", 3600 * SEC)) }, no_refresh)
-            .await
-            .unwrap();
+        let second = get_fetching(&cache, false, "b", 3600 * SEC).await;
         assert_ne!(first.generation(), second.generation());
         // A late 401 for the first token must not throw away its replacement.
         assert!(!cache.invalidate(first.generation()));
         assert!(cache.has_token());
-        let again = cache
-            .get(false, far(), || async { Ok(fresh("c", 3600 * SEC)) }, no_refresh)
-            .await
-            .unwrap();
+        let again = get_fetching(&cache, false, "c", 3600 * SEC).await;
         assert_eq!(again.secret(), "b");
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn force_fetches_even_when_the_token_is_fresh() {
         let cache = TokenCache::new();
-        cache
-            .get(false, far(), || async { Ok(fresh("a", 3600 * SEC)) }, no_refresh)
-            .await
-            .unwrap();
-        let forced = cache
-            .get(true, far(), || async { Ok(fresh("b", 3600 * SEC)) }, no_refresh)
-            .await
-            .unwrap();
+        get_fetching(&cache, false, "a", 3600 * SEC).await;
+        let forced = get_fetching(&cache, true, "b", 3600 * SEC).await;
         assert_eq!(forced.secret(), "b");
     }
 
@@ -676,10 +666,7 @@ mod tests {
         )
         .await;
         assert!(stuck.is_err());
-        let token = cache
-            .get(false, far(), || async { Ok(fresh("t", 60 * SEC)) }, no_refresh)
-            .await
-            .unwrap();
+        let token = get_fetching(&cache, false, "t", 60 * SEC).await;
         assert_eq!(token.secret(), "t");
     }
 

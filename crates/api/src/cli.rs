@@ -31,7 +31,8 @@ pub enum Command {
     /// Validate the configuration and exit: 0 if usable, 2 with one line per problem otherwise.
     CheckConfig,
     /// Container health check: GET http://127.0.0.1:<port>/livez (or /readyz with --ready);
-    /// exit 0 on 200, else 1. The port is --port, else PORT, else APP__SERVER__PORT, else 3000.
+    /// exit 0 on 200, else 1. The port is --port, else the one the service would listen on
+    /// (PORT, APP__SERVER__PORT, <APP_ENV>.toml, default.toml), else 3000.
     Healthcheck {
         /// Probe /readyz (holds a Genesys token, not shutting down) instead of /livez.
         #[arg(long)]

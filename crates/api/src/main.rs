@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use api::cli::{Cli, Command};
-use api::settings::{ConfigProblems, environment_with_dotenv};
+use api::settings::{ConfigProblems, environment_with_dotenv, listening_port};
 use api::{Application, Settings, healthcheck, telemetry};
 use clap::Parser;
 
@@ -17,10 +17,11 @@ fn main() -> ExitCode {
         .collect();
 
     if let Some(Command::Healthcheck { ready, timeout_ms }) = cli.command {
+        // The same layers as the service: a port set in a config file is probed too.
+        let env = environment_with_dotenv(process_env, Path::new(".env")).unwrap_or_default();
         let port = cli
             .port
-            .or_else(|| process_env.get("PORT").and_then(|p| p.parse().ok()))
-            .or_else(|| process_env.get("APP__SERVER__PORT").and_then(|p| p.parse().ok()))
+            .or_else(|| listening_port(&cli.config_dir, &env))
             .unwrap_or(3000);
         let path = if ready { "/readyz" } else { "/livez" };
         let healthy = healthcheck::probe(port, path, Duration::from_millis(timeout_ms));

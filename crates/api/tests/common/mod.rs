@@ -216,6 +216,12 @@ pub struct Binary {
 impl Binary {
     /// Starts the binary in a scratch directory with only `env` (plus APP_CONFIG_DIR) set.
     pub fn start(env: &[(&str, &str)]) -> Binary {
+        Self::start_with_args(&[], env)
+    }
+
+    /// Starts the binary with `args`, in a scratch directory with only `env` set (plus
+    /// `APP_CONFIG_DIR` = the workspace's `config/`, unless `env` names another).
+    pub fn start_with_args(args: &[&str], env: &[(&str, &str)]) -> Binary {
         let workdir = std::env::temp_dir().join(format!("guest-token-api-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&workdir).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_guest-token-api"));
@@ -223,6 +229,7 @@ impl Binary {
             .env_clear()
             .current_dir(&workdir)
             .env("APP_CONFIG_DIR", config_dir())
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -1,0 +1,202 @@
+//! Configuration: TOML layers, environment variables and the seed's variable names, validated into
+//! one typed [`Settings`].
+//!
+//! Layers, later wins: `<dir>/default.toml`, `<dir>/<APP_ENV>.toml`, `APP__<SECTION>__<KEY>`
+//! variables, then the seed's names (`GENESYS_CLIENT_ID`, `PORT`, ...). The caller passes the
+//! environment as a map (the process environment merged with a `.env` file, see
+//! [`environment_with_dotenv`]) so that tests never touch the process environment.
+//!
+//! - [`sources`]: reading the layers, and which layer wins (including the Genesys URLs, which a
+//!   layer sets as a group);
+//! - [`seed`]: the seed's variable names and the keys they set;
+//! - [`validate`]: every value checked, one line per problem naming the setting;
+//! - [`network`]: origins, client networks and the plain-HTTP rule.
+
+mod network;
+mod seed;
+mod sources;
+mod validate;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use domain::{LanguageTag, QueueId};
+use genesys_client::{Endpoints, GenesysConfig, RetrySettings};
+use secrecy::SecretString;
+
+pub use network::{AllowedOrigin, IpNetwork, canonical, plain_http_allowed};
+pub use seed::SEED_VARIABLES;
+pub use sources::{environment_with_dotenv, listening_port};
+
+/// The environments a configuration file exists for.
+pub const ENVIRONMENTS: [&str; 3] = ["local", "test", "production"];
+
+/// The environment whose configuration must be safe for the public internet.
+pub const PRODUCTION: &str = "production";
+
+/// Lowest `rate_limit.per_second`: one request every 10 000 s (under three hours).
+pub const MIN_RATE_PER_SECOND: f64 = 0.0001;
+/// Highest `rate_limit.per_second`: one request a microsecond.
+pub const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
+
+/// Everything the service needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Which environment file was layered (`local`, `test`, `production`).
+    pub environment: String,
+    /// The HTTP server.
+    pub server: ServerSettings,
+    /// How to reach Genesys.
+    pub genesys: GenesysSettings,
+    /// What goes into each guest.
+    pub guest: GuestSettings,
+    /// Who may call from a browser.
+    pub cors: CorsSettings,
+    /// Per-client-IP limits.
+    pub rate_limit: RateLimitSettings,
+    /// Log format and filter.
+    pub log: LogSettings,
+}
+
+/// The HTTP server.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Address to bind, e.g. `0.0.0.0` or `127.0.0.1`.
+    pub host: String,
+    /// Port to bind; 0 picks a free one.
+    pub port: u16,
+    /// actix workers; 0 means one per CPU.
+    pub workers: usize,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// After SIGTERM, how long `/readyz` reports 503 before the listener closes (lets a load
+    /// balancer notice).
+    pub drain_delay: Duration,
+    /// After the listener closes, how long in-flight requests may take to finish.
+    pub shutdown_timeout: Duration,
+}
+
+/// How to reach Genesys.
+#[derive(Clone)]
+pub struct GenesysSettings {
+    /// API and login hosts.
+    pub endpoints: Endpoints,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: SecretString,
+    /// Timeouts, attempts and backoff.
+    pub retry: RetrySettings,
+    /// Most connections awc keeps per worker.
+    pub max_connections_per_worker: usize,
+    /// First wait of the background login when Genesys was unreachable at start-up.
+    pub login_retry_initial: Duration,
+    /// Longest wait between background login attempts.
+    pub login_retry_max: Duration,
+}
+
+impl fmt::Debug for GenesysSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GenesysSettings")
+            .field("endpoints", &self.endpoints)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("retry", &self.retry)
+            .field("max_connections_per_worker", &self.max_connections_per_worker)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GenesysSettings {
+    /// The client configuration these settings describe.
+    pub fn client_config(&self) -> GenesysConfig {
+        GenesysConfig {
+            endpoints: self.endpoints.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            retry: self.retry.clone(),
+            max_connections_per_worker: self.max_connections_per_worker,
+        }
+    }
+}
+
+/// What goes into each guest.
+#[derive(Debug, Clone)]
+pub struct GuestSettings {
+    /// `attributes.sourceSystem` sent upstream.
+    pub source_system: String,
+    /// Language used when the caller gives none.
+    pub default_language: LanguageTag,
+    /// When set, only these queues may be asked for.
+    pub allowed_queues: Option<Vec<QueueId>>,
+}
+
+/// Who may call from a browser.
+#[derive(Debug, Clone)]
+pub struct CorsSettings {
+    /// Exact allowed origins (`scheme://host[:port]`).
+    pub allowed_origins: Vec<AllowedOrigin>,
+    /// Refuse requests that carry no `Origin` header.
+    pub require_origin: bool,
+    /// `Access-Control-Max-Age` of preflight answers.
+    pub max_age: Duration,
+}
+
+/// Per-client-IP limits.
+#[derive(Debug, Clone)]
+pub struct RateLimitSettings {
+    /// Whether the limiter is on.
+    pub enabled: bool,
+    /// Sustained requests per second per client IP; fractions allowed (0.1 = one every 10 s).
+    pub per_second: f64,
+    /// Requests a client may make at once before the rate applies.
+    pub burst: u32,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNetwork>,
+    /// Most client IPs tracked at once; beyond it, new IPs share one bucket.
+    pub max_tracked_ips: usize,
+    /// How often idle entries are dropped.
+    pub prune_interval: Duration,
+}
+
+/// Log format and filter.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// JSON lines or readable text.
+    pub format: LogFormat,
+    /// An `EnvFilter` directive such as `info` or `info,api=debug`.
+    pub level: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line (production).
+    Json,
+    /// Readable text (local development).
+    Text,
+}
+
+/// Why the configuration cannot be used: one entry per problem, each naming its setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct ConfigProblems(pub Vec<String>);
+
+impl Settings {
+    /// Loads and validates the configuration from `config_dir` and `env` (see the module docs).
+    pub fn load(config_dir: &Path, env: &HashMap<String, String>) -> Result<Self, ConfigProblems> {
+        let environment = sources::environment_name(env)?;
+        let raw = sources::read_layers(config_dir, &environment, env)?;
+        validate::validate(environment, raw)
+    }
+
+    /// Whether these are the production settings (stricter checks apply to them).
+    pub fn is_production(&self) -> bool {
+        self.environment == PRODUCTION
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,298 @@
+//! Validation: the raw layers into typed [`Settings`], one problem per line, each naming the
+//! setting (and the variable that sets it, where there is one) and never a secret's value.
+//!
+//! Production (`APP_ENV=production`) is stricter: it must name the browser origins it serves, and
+//! it speaks plain HTTP only to loopback or private addresses written as such.
+
+use std::time::Duration;
+
+use domain::{LanguageTag, QueueId};
+use genesys_client::{Endpoints, RetrySettings};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::network::url_host;
+use super::sources::{
+    RawCors, RawGenesys, RawGuest, RawLog, RawRateLimit, RawServer, RawSettings, empty_secret,
+};
+use super::{
+    AllowedOrigin, ConfigProblems, CorsSettings, GenesysSettings, GuestSettings, IpNetwork, LogFormat,
+    LogSettings, MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND, PRODUCTION, RateLimitSettings, ServerSettings,
+    Settings, plain_http_allowed,
+};
+
+/// The problems found so far.
+type Problems = Vec<String>;
+
+fn ms(value: u64) -> Duration {
+    Duration::from_millis(value)
+}
+
+/// Checks every section of `raw` and builds the settings, or reports every problem at once.
+pub(super) fn validate(environment: String, raw: RawSettings) -> Result<Settings, ConfigProblems> {
+    let production = environment == PRODUCTION;
+    let mut problems = Problems::new();
+    let RawSettings {
+        server,
+        genesys,
+        guest,
+        cors,
+        rate_limit,
+        log,
+    } = raw;
+    let server = server_settings(server, &mut problems);
+    let genesys = genesys_settings(genesys, production, &mut problems);
+    let guest = guest_settings(guest, &mut problems);
+    let cors = cors_settings(cors, production, &mut problems);
+    let rate_limit = rate_limit_settings(rate_limit, &mut problems);
+    let log = log_settings(log, &mut problems);
+    match (genesys, problems.is_empty()) {
+        (Some(genesys), true) => Ok(Settings {
+            environment,
+            server,
+            genesys,
+            guest,
+            cors,
+            rate_limit,
+            log,
+        }),
+        _ => Err(ConfigProblems(problems)),
+    }
+}
+
+fn server_settings(server: RawServer, problems: &mut Problems) -> ServerSettings {
+    if server.host.trim().is_empty() {
+        problems.push("server.host: must not be empty".to_owned());
+    }
+    if server.body_limit_bytes < 64 {
+        problems.push("server.body_limit_bytes: must be at least 64".to_owned());
+    }
+    ServerSettings {
+        host: server.host.trim().to_owned(),
+        port: server.port,
+        workers: server.workers,
+        body_limit_bytes: server.body_limit_bytes,
+        drain_delay: ms(server.drain_delay_ms),
+        shutdown_timeout: Duration::from_secs(server.shutdown_timeout_seconds),
+    }
+}
+
+/// The Genesys hosts, or `None` after reporting why they cannot be used.
+fn endpoints(genesys: &RawGenesys, production: bool, problems: &mut Problems) -> Option<Endpoints> {
+    let endpoints = match (genesys.base_url.trim(), genesys.region.trim()) {
+        ("", "") => {
+            problems.push(
+                "genesys.base_url (GENESYS_BASE_URL) or genesys.region (GENESYS_REGION): one must be set"
+                    .to_owned(),
+            );
+            return None;
+        }
+        (url, "") => {
+            let login = Some(genesys.login_url.trim()).filter(|l| !l.is_empty());
+            Endpoints::from_urls(url, login)
+                .map_err(|e| problems.push(format!("genesys.base_url/login_url: {e}")))
+                .ok()?
+        }
+        ("", region) => Endpoints::from_region(region)
+            .map_err(|e| problems.push(format!("genesys.region (GENESYS_REGION): {e}")))
+            .ok()?,
+        // The layering keeps one of them; both only come from a hand-made raw value.
+        (_, _) => {
+            problems.push(
+                "genesys.base_url and genesys.region: set one of them, not both (GENESYS_BASE_URL / GENESYS_REGION)"
+                    .to_owned(),
+            );
+            return None;
+        }
+    };
+    if production {
+        for (setting, url) in [
+            ("genesys.base_url (GENESYS_BASE_URL)", &endpoints.api_base),
+            ("genesys.login_url (GENESYS_LOGIN_URL)", &endpoints.login_base),
+        ] {
+            let plain_http = url.starts_with("http://");
+            if plain_http && !url_host(url).is_some_and(plain_http_allowed) {
+                problems.push(format!(
+                    "{setting}: {url} is plain http:// in production, which would send the client \
+                     secret in clear text; use https:// (plain HTTP is accepted only for loopback and \
+                     private IP addresses)"
+                ));
+            }
+        }
+    }
+    Some(endpoints)
+}
+
+fn client_secret(genesys: &RawGenesys, problems: &mut Problems) -> SecretString {
+    let secret_file = genesys.client_secret_file.trim();
+    if secret_file.is_empty() {
+        if genesys.client_secret.expose_secret().is_empty() {
+            problems.push(
+                "genesys.client_secret (GENESYS_CLIENT_SECRET or GENESYS_CLIENT_SECRET_FILE): must be set"
+                    .to_owned(),
+            );
+        }
+        return genesys.client_secret.clone();
+    }
+    match std::fs::read_to_string(secret_file) {
+        Ok(text) => {
+            let secret = SecretString::from(text.trim_end_matches(['\r', '\n']).to_owned());
+            if secret.expose_secret().is_empty() {
+                problems.push(format!(
+                    "genesys.client_secret_file (GENESYS_CLIENT_SECRET_FILE): {secret_file} is empty"
+                ));
+            }
+            secret
+        }
+        Err(e) => {
+            problems.push(format!(
+                "genesys.client_secret_file (GENESYS_CLIENT_SECRET_FILE): cannot read {secret_file}: {}",
+                e.kind()
+            ));
+            empty_secret()
+        }
+    }
+}
+
+fn genesys_settings(
+    genesys: RawGenesys,
+    production: bool,
+    problems: &mut Problems,
+) -> Option<GenesysSettings> {
+    let endpoints = endpoints(&genesys, production, problems);
+    if genesys.client_id.trim().is_empty() {
+        problems.push("genesys.client_id (GENESYS_CLIENT_ID): must be set".to_owned());
+    }
+    let client_secret = client_secret(&genesys, problems);
+    for (name, value) in [
+        ("genesys.budget_ms", genesys.budget_ms),
+        ("genesys.attempt_timeout_ms", genesys.attempt_timeout_ms),
+        ("genesys.connect_timeout_ms", genesys.connect_timeout_ms),
+        ("genesys.login_retry_initial_ms", genesys.login_retry_initial_ms),
+        ("genesys.login_retry_max_ms", genesys.login_retry_max_ms),
+    ] {
+        if value == 0 {
+            problems.push(format!("{name}: must be greater than 0"));
+        }
+    }
+    if genesys.max_attempts == 0 {
+        problems.push("genesys.max_attempts: must be at least 1".to_owned());
+    }
+    if genesys.max_connections_per_worker == 0 {
+        problems.push("genesys.max_connections_per_worker: must be at least 1".to_owned());
+    }
+    Some(GenesysSettings {
+        endpoints: endpoints?,
+        client_id: genesys.client_id.trim().to_owned(),
+        client_secret,
+        retry: RetrySettings {
+            budget: ms(genesys.budget_ms),
+            attempt_timeout: ms(genesys.attempt_timeout_ms),
+            connect_timeout: ms(genesys.connect_timeout_ms),
+            max_attempts: genesys.max_attempts,
+            backoff_base: ms(genesys.backoff_base_ms),
+            backoff_cap: ms(genesys.backoff_cap_ms),
+        },
+        max_connections_per_worker: genesys.max_connections_per_worker,
+        login_retry_initial: ms(genesys.login_retry_initial_ms),
+        login_retry_max: ms(genesys.login_retry_max_ms),
+    })
+}
+
+fn guest_settings(guest: RawGuest, problems: &mut Problems) -> GuestSettings {
+    let source_system = guest.source_system.trim().to_owned();
+    if source_system.is_empty() || source_system.chars().count() > domain::ATTRIBUTE_VALUE_MAX_CHARS {
+        problems.push("guest.source_system: must be 1 to 1024 characters".to_owned());
+    }
+    let default_language = LanguageTag::parse_field(guest.default_language.trim(), "guest.default_language")
+        .map_err(|v| problems.push(v.to_string()))
+        .unwrap_or_default();
+    let mut allowed_queues = Vec::new();
+    for raw in &guest.allowed_queues {
+        match QueueId::parse_field(raw, "guest.allowed_queues") {
+            Ok(q) => allowed_queues.push(q),
+            Err(v) => problems.push(format!("{v} (got {raw:?})")),
+        }
+    }
+    GuestSettings {
+        source_system,
+        default_language,
+        allowed_queues: (!allowed_queues.is_empty()).then_some(allowed_queues),
+    }
+}
+
+fn cors_settings(cors: RawCors, production: bool, problems: &mut Problems) -> CorsSettings {
+    let mut allowed_origins = Vec::new();
+    for raw in &cors.allowed_origins {
+        match raw.parse::<AllowedOrigin>() {
+            Ok(o) => allowed_origins.push(o),
+            Err(why) => problems.push(format!("cors.allowed_origins (FRONTEND_ORIGIN): {why}")),
+        }
+    }
+    if production && cors.allowed_origins.is_empty() {
+        problems.push(
+            "cors.allowed_origins (FRONTEND_ORIGIN): must list the origins of the pages that embed the \
+             widget, e.g. https://www.example.com; with none, every browser request is refused"
+                .to_owned(),
+        );
+    }
+    CorsSettings {
+        allowed_origins,
+        require_origin: cors.require_origin,
+        max_age: Duration::from_secs(cors.max_age_seconds),
+    }
+}
+
+fn rate_limit_settings(rate_limit: RawRateLimit, problems: &mut Problems) -> RateLimitSettings {
+    let mut trusted_proxies = Vec::new();
+    for raw in &rate_limit.trusted_proxies {
+        match raw.parse::<IpNetwork>() {
+            Ok(n) => trusted_proxies.push(n),
+            Err(why) => problems.push(format!("rate_limit.trusted_proxies: {why}")),
+        }
+    }
+    if rate_limit.enabled {
+        if !(MIN_RATE_PER_SECOND..=MAX_RATE_PER_SECOND).contains(&rate_limit.per_second) {
+            problems.push(format!(
+                "rate_limit.per_second: must be from {MIN_RATE_PER_SECOND} to {MAX_RATE_PER_SECOND}"
+            ));
+        }
+        if rate_limit.burst == 0 {
+            problems.push("rate_limit.burst: must be at least 1".to_owned());
+        }
+        if rate_limit.max_tracked_ips == 0 {
+            problems.push("rate_limit.max_tracked_ips: must be at least 1".to_owned());
+        }
+        if rate_limit.prune_interval_seconds == 0 {
+            problems.push("rate_limit.prune_interval_seconds: must be at least 1".to_owned());
+        }
+    }
+    RateLimitSettings {
+        enabled: rate_limit.enabled,
+        per_second: rate_limit.per_second,
+        burst: rate_limit.burst,
+        trusted_proxies,
+        max_tracked_ips: rate_limit.max_tracked_ips,
+        prune_interval: Duration::from_secs(rate_limit.prune_interval_seconds),
+    }
+}
+
+fn log_settings(log: RawLog, problems: &mut Problems) -> LogSettings {
+    let format = match log.format.trim() {
+        "json" => LogFormat::Json,
+        "text" => LogFormat::Text,
+        _ => {
+            problems.push("log.format: must be \"json\" or \"text\"".to_owned());
+            LogFormat::Json
+        }
+    };
+    if tracing_subscriber::EnvFilter::try_new(&log.level).is_err() {
+        problems.push(format!(
+            "log.level (RUST_LOG): {:?} is not a valid log filter",
+            log.level
+        ));
+    }
+    LogSettings {
+        format,
+        level: log.level,
+    }
+}

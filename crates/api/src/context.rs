@@ -1,73 +1,22 @@
-//! Per-request context: the request id, the request's tracing span and metrics, and the last word
-//! on every error response (always a problem body carrying the request id).
+//! The outermost middleware: the request id, the request's scope and tracing span, metrics, and
+//! the last word on every error response (always a problem body carrying the request id).
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use std::time::Instant;
 
 use actix_cors::CorsError;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
-use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 use domain::api::{ErrorCode, PROBLEM_JSON};
 use futures_util::future::Either;
 use tracing::{Instrument, field};
-use uuid::Uuid;
 
 use crate::error::{ApiError, problem_response};
+use crate::request_scope::{REQUEST_ID_HEADER, RequestScope, request_id_from};
 use crate::state::AppState;
-
-/// The request-id header, read from callers and set on every response.
-pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Longest caller-supplied request id that is kept.
-const MAX_REQUEST_ID_CHARS: usize = 128;
-
-tokio::task_local! {
-    static CURRENT: Rc<RequestContext>;
-}
-
-/// What the service learns about one request while it runs.
-struct RequestContext {
-    request_id: String,
-    upstream_attempts: Cell<u32>,
-    correlation_id: RefCell<Option<String>>,
-}
-
-/// The caller's `X-Request-ID` if it is sane (1 to 128 of `[A-Za-z0-9._-]`), else a new UUID.
-pub fn request_id_from(headers: &HeaderMap) -> String {
-    headers
-        .get(&REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| {
-            !id.is_empty()
-                && id.len() <= MAX_REQUEST_ID_CHARS
-                && id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        })
-        .map_or_else(|| Uuid::new_v4().to_string(), str::to_owned)
-}
-
-/// The id of the request being served on this task (a fresh UUID outside any request).
-pub fn current_request_id() -> String {
-    CURRENT
-        .try_with(|c| c.request_id.clone())
-        .unwrap_or_else(|_| Uuid::new_v4().to_string())
-}
-
-/// Counts one upstream HTTP attempt against the current request, if there is one.
-pub(crate) fn note_upstream_attempt() {
-    let _ = CURRENT.try_with(|c| c.upstream_attempts.set(c.upstream_attempts.get() + 1));
-}
-
-/// Remembers Genesys' correlation id for the current request's log line.
-pub(crate) fn note_correlation_id(id: &str) {
-    let _ = CURRENT.try_with(|c| *c.correlation_id.borrow_mut() = Some(id.to_owned()));
-}
 
 /// The outermost middleware: request id, span, metrics, and problem bodies for every error.
 pub async fn request_context(
@@ -90,11 +39,7 @@ pub async fn request_context(
         upstream_attempts = field::Empty,
         upstream_correlation_id = field::Empty,
     );
-    let context = Rc::new(RequestContext {
-        request_id: request_id.clone(),
-        upstream_attempts: Cell::new(0),
-        correlation_id: RefCell::new(None),
-    });
+    let scope = RequestScope::new(request_id.clone());
     let _in_flight = state.as_ref().map(|s| s.metrics.track_in_flight());
 
     let body_limit = state.as_ref().map_or(0, |s| s.policy.body_limit_bytes);
@@ -117,8 +62,7 @@ pub async fn request_context(
             )),
         }
     };
-    let outcome = CURRENT
-        .scope(context.clone(), served)
+    let outcome = RequestScope::run(scope.clone(), served)
         .instrument(span.clone())
         .await;
     let mut response = match outcome {
@@ -148,9 +92,9 @@ pub async fn request_context(
         "latency_ms",
         (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0,
     );
-    span.record("upstream_attempts", context.upstream_attempts.get());
-    if let Some(correlation_id) = context.correlation_id.borrow().as_deref() {
-        span.record("upstream_correlation_id", correlation_id);
+    span.record("upstream_attempts", scope.upstream_attempts());
+    if let Some(correlation_id) = scope.correlation_id() {
+        span.record("upstream_correlation_id", correlation_id.as_str());
     }
     span.in_scope(|| tracing::info!("request finished"));
     match response {
@@ -215,43 +159,4 @@ fn into_problem(old: HttpResponse, request_id: &str, body_limit: usize) -> HttpR
         }
     }
     new
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn with_id(id: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(REQUEST_ID_HEADER, HeaderValue::from_str(id).unwrap());
-        headers
-    }
-
-    #[test]
-    fn keeps_a_sane_caller_request_id() {
-        assert_eq!(request_id_from(&with_id("abc-123_X.y")), "abc-123_X.y");
-        let max = "a".repeat(128);
-        assert_eq!(request_id_from(&with_id(&max)), max);
-    }
-
-    #[test]
-    fn replaces_an_insane_request_id_with_a_uuid() {
-        for bad in [
-            "",
-            "has space",
-            "semi;colon",
-            "ünïcode",
-            &"a".repeat(129),
-            "<script>",
-        ] {
-            let Ok(value) = HeaderValue::from_str(bad) else {
-                continue;
-            };
-            let mut headers = HeaderMap::new();
-            headers.insert(REQUEST_ID_HEADER, value);
-            let id = request_id_from(&headers);
-            assert!(Uuid::try_parse(&id).is_ok(), "{bad:?} -> {id:?}");
-        }
-        assert!(Uuid::try_parse(&request_id_from(&HeaderMap::new())).is_ok());
-    }
 }

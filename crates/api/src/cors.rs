@@ -4,7 +4,7 @@
 use actix_cors::Cors;
 use actix_web::http::{Method, header};
 
-use crate::context::REQUEST_ID_HEADER;
+use crate::request_scope::REQUEST_ID_HEADER;
 use crate::settings::CorsSettings;
 
 /// The CORS middleware for `settings`: exact origins, `POST`, `Content-Type` and `X-Request-ID`

@@ -10,7 +10,7 @@ use domain::api::{ErrorCode, PROBLEM_JSON, ProblemDetails};
 use domain::{FieldViolation, QueueId};
 use genesys_client::GenesysError;
 
-use crate::context;
+use crate::request_scope;
 
 /// How long a caller should wait before asking again while the service is not ready.
 pub const NOT_READY_RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -187,7 +187,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        self.to_problem_response(&context::current_request_id())
+        self.to_problem_response(&request_scope::current_request_id())
     }
 }
 

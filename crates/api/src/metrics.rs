@@ -1,18 +1,14 @@
-//! Prometheus metrics (prometheus-client), and the [`UpstreamObserver`] that feeds the upstream
-//! ones from inside the Genesys client.
+//! Prometheus metrics (prometheus-client): the families and what records into them.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use genesys_client::{Operation, UpstreamObserver};
+use genesys_client::Operation;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-
-use crate::context;
 
 /// Latency buckets in seconds, from 5 ms to 10 s (the upstream budget).
 const BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0];
@@ -157,6 +153,35 @@ impl Metrics {
     pub fn rate_limited(&self) {
         self.rate_limited.inc();
     }
+
+    /// Records one HTTP attempt to Genesys and what it came back with (a status or a failure label).
+    pub fn observe_upstream_attempt(&self, operation: Operation, status: &str, elapsed: Duration) {
+        self.upstream_duration
+            .get_or_create(&UpstreamLabels {
+                operation: operation.as_str().to_owned(),
+                status: status.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one retry of a Genesys call and its reason.
+    pub fn upstream_retry(&self, operation: Operation, reason: &str) {
+        self.upstream_retries
+            .get_or_create(&RetryLabels {
+                operation: operation.as_str().to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one access-token request and its outcome.
+    pub fn token_refresh(&self, outcome: &str) {
+        self.token_refreshes
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
 }
 
 /// The standard methods by name, any other as `_OTHER`: callers may send any token as a
@@ -177,58 +202,18 @@ impl Drop for InFlight {
     }
 }
 
-/// Feeds the upstream metrics and the current request's span from the Genesys client.
-pub struct MetricsObserver(pub Arc<Metrics>);
-
-impl UpstreamObserver for MetricsObserver {
-    fn attempt(&self, operation: Operation, status: &str, elapsed: Duration) {
-        context::note_upstream_attempt();
-        self.0
-            .upstream_duration
-            .get_or_create(&UpstreamLabels {
-                operation: operation.as_str().to_owned(),
-                status: status.to_owned(),
-            })
-            .observe(elapsed.as_secs_f64());
-    }
-
-    fn correlation_id(&self, _operation: Operation, correlation_id: &str) {
-        context::note_correlation_id(correlation_id);
-    }
-
-    fn retry(&self, operation: Operation, reason: &str) {
-        self.0
-            .upstream_retries
-            .get_or_create(&RetryLabels {
-                operation: operation.as_str().to_owned(),
-                reason: reason.to_owned(),
-            })
-            .inc();
-    }
-
-    fn token_refresh(&self, outcome: &str) {
-        self.0
-            .token_refreshes
-            .get_or_create(&OutcomeLabels {
-                outcome: outcome.to_owned(),
-            })
-            .inc();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn exposes_every_family_the_spec_asks_for() {
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Metrics::new();
         metrics.observe_http_request("POST", "/api/webchat/guest-token", 201, Duration::from_millis(12));
-        let observer = MetricsObserver(metrics.clone());
-        observer.attempt(Operation::CreateGuest, "200", Duration::from_millis(8));
-        observer.attempt(Operation::FetchToken, "timeout", Duration::from_millis(2000));
-        observer.retry(Operation::CreateGuest, "429");
-        observer.token_refresh("ok");
+        metrics.observe_upstream_attempt(Operation::CreateGuest, "200", Duration::from_millis(8));
+        metrics.observe_upstream_attempt(Operation::FetchToken, "timeout", Duration::from_millis(2000));
+        metrics.upstream_retry(Operation::CreateGuest, "429");
+        metrics.token_refresh("ok");
         metrics.guest_token_issued();
         metrics.rate_limited();
         let text = metrics.encode();

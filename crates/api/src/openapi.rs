@@ -1,101 +1,9 @@
-//! The OpenAPI 3.1 document, generated from the route attributes and these schema types.
-//!
-//! The schema types mirror the wire types of `domain::api` (which stays free of documentation
-//! dependencies); a test pins that both serialize to the same field names.
+//! The OpenAPI 3.1 document, generated from the route attributes and the types of
+//! [`crate::schemas`]; built once at start-up and served by `GET /openapi.json`.
 
-use std::borrow::Cow;
+use utoipa::OpenApi;
 
-use domain::api::ErrorCode;
-use serde::Serialize;
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-use utoipa::{OpenApi, PartialSchema, ToSchema};
-
-/// Body of `POST /api/webchat/guest-token`.
-#[derive(Serialize, ToSchema)]
-#[schema(as = GuestTokenRequest)]
-#[allow(dead_code)]
-#[serde(rename_all = "camelCase")]
-pub struct GuestTokenRequestBody {
-    /// The Genesys queue to route the chat to (a UUID).
-    #[schema(format = "uuid", example = "a1b2c3d4-e5f6-7890-abcd-ef1234567890")]
-    queue_id: String,
-    /// BCP 47 language tag, at most 35 characters; the service's default (`en-us`) when absent.
-    #[schema(max_length = 35, example = "en-us")]
-    language: Option<String>,
-    /// The caller's customer reference, 1 to 128 printable characters; `anonymous` when absent.
-    #[schema(min_length = 1, max_length = 128, example = "cust_99887766")]
-    customer_id: Option<String>,
-}
-
-/// 201 answer of `POST /api/webchat/guest-token`.
-#[derive(Serialize, ToSchema)]
-#[schema(as = GuestTokenResponse)]
-#[allow(dead_code)]
-#[serde(rename_all = "camelCase")]
-pub struct GuestTokenResponseBody {
-    /// The Genesys guest id (a UUID).
-    #[schema(format = "uuid")]
-    guest_id: String,
-    /// The signed guest JWT for the chat widget.
-    guest_token: String,
-    /// When the guest token expires (RFC 3339, UTC).
-    #[schema(format = DateTime, example = "2026-11-24T14:30:00.000Z")]
-    expires_at: String,
-    /// Whole seconds left until `expiresAt`, computed when the answer was made.
-    #[schema(minimum = 0, example = 3599)]
-    ttl_seconds: u64,
-}
-
-/// An RFC 9457 problem (`application/problem+json`).
-#[derive(Serialize, ToSchema)]
-#[schema(as = Problem)]
-#[allow(dead_code)]
-#[serde(rename_all = "camelCase")]
-pub struct Problem {
-    /// URI identifying the problem type, stable per `code`.
-    #[serde(rename = "type")]
-    #[schema(example = "urn:guest-token:problem:invalid_request")]
-    problem_type: String,
-    /// Short summary, fixed per `code`.
-    #[schema(example = "Invalid request")]
-    title: String,
-    /// The HTTP status.
-    #[schema(example = 400)]
-    status: u16,
-    /// What went wrong and how to fix it.
-    #[schema(example = "queueId: is required")]
-    detail: String,
-    /// Machine-readable code.
-    #[schema(value_type = ProblemCode, example = "invalid_request")]
-    code: String,
-    /// The request's `X-Request-ID`.
-    request_id: String,
-}
-
-/// The stable error codes, as the schema of a string enum built from [`ErrorCode::ALL`], so the
-/// document cannot drift from the code table.
-pub struct ProblemCode;
-
-impl PartialSchema for ProblemCode {
-    fn schema() -> RefOr<Schema> {
-        let table: Vec<String> = ErrorCode::ALL
-            .iter()
-            .map(|code| format!("{} ({})", code.as_str(), code.status()))
-            .collect();
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .enum_values(Some(ErrorCode::ALL.iter().map(|code| code.as_str())))
-            .description(Some(format!("The stable error codes: {}.", table.join(", "))))
-            .into()
-    }
-}
-
-impl ToSchema for ProblemCode {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("ProblemCode")
-    }
-}
+use crate::schemas::{GuestTokenRequestBody, GuestTokenResponseBody, Problem, ProblemCode};
 
 /// The document of every public route.
 #[derive(OpenApi)]
@@ -121,6 +29,13 @@ impl ToSchema for ProblemCode {
     )
 )]
 pub struct ApiDoc;
+
+/// The document as JSON text.
+pub fn document_json() -> String {
+    ApiDoc::openapi()
+        .to_json()
+        .expect("the OpenAPI document serializes")
+}
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,8 @@ use genesys_client::{GenesysApi, GenesysClient, GenesysError, GenesysShared, Ups
 
 use crate::context::request_context;
 use crate::cors::cors;
-use crate::metrics::{Metrics, MetricsObserver};
+use crate::metrics::Metrics;
+use crate::observer::MetricsObserver;
 use crate::rate_limit::ClientIpLimiter;
 use crate::routes;
 use crate::settings::Settings;
@@ -145,6 +146,7 @@ impl Application {
             lifecycle: lifecycle.clone(),
             metrics,
             limiter,
+            openapi_json: crate::openapi::document_json().into(),
         });
 
         let cors_settings = settings.cors.clone();

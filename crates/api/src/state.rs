@@ -97,4 +97,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Per-client-IP limiter, when enabled.
     pub limiter: Option<Arc<ClientIpLimiter>>,
+    /// The OpenAPI document as JSON, built once at start-up.
+    pub openapi_json: Arc<str>,
 }

@@ -1,20 +1,9 @@
 //! Self-description: Prometheus metrics and the OpenAPI document.
 
-use std::sync::LazyLock;
-
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
-use utoipa::OpenApi;
 
-use crate::openapi::ApiDoc;
 use crate::state::AppState;
-
-/// Generated once: the document never changes while the process runs.
-static OPENAPI_JSON: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
-        .to_json()
-        .expect("the OpenAPI document serializes")
-});
 
 /// Content type of prometheus-client's text encoding (OpenMetrics).
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -31,8 +20,8 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 /// This API's OpenAPI 3.1 document.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
-pub async fn openapi_json() -> HttpResponse {
+pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(ContentType::json())
-        .body(OPENAPI_JSON.as_str())
+        .body(web::Bytes::copy_from_slice(state.openapi_json.as_bytes()))
 }

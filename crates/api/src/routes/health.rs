@@ -30,7 +30,7 @@ pub async fn livez() -> HttpResponse {
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready to issue guest tokens", body = HealthStatus),
-        (status = 503, description = "No Genesys token yet, or shutting down", body = crate::openapi::Problem,
+        (status = 503, description = "No Genesys token yet, or shutting down", body = crate::schemas::Problem,
             content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]

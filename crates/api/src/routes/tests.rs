@@ -17,10 +17,10 @@ use genesys_client::{GenesysError, MockGenesysApi, TokenStatus};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::context::REQUEST_ID_HEADER;
 use crate::cors::cors;
 use crate::metrics::Metrics;
 use crate::rate_limit::ClientIpLimiter;
+use crate::request_scope::REQUEST_ID_HEADER;
 use crate::settings::{CorsSettings, IpNetwork, RateLimitSettings};
 use crate::startup::{app, upstream_data};
 use crate::state::{AppState, GuestPolicy, Lifecycle};
@@ -81,6 +81,7 @@ impl Harness {
             lifecycle: Arc::new(lifecycle),
             metrics: self.metrics.clone(),
             limiter,
+            openapi_json: crate::openapi::document_json().into(),
         })
     }
 

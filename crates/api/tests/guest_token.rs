@@ -322,6 +322,29 @@ async fn maps_upstream_failures_to_502_and_an_exhausted_budget_to_504() {
 }
 
 #[actix_rt::test]
+async fn a_misrouted_base_url_is_an_upstream_error_not_an_unknown_queue() {
+    let mock = emulator();
+    // Logging in works; every API call lands on a path the emulator does not serve (404).
+    let settings = settings_for(
+        &format!("{}/wrong-prefix", mock.base_url()),
+        &[("GENESYS_LOGIN_URL", &mock.base_url())],
+    );
+    let app = spawn_app(settings).await;
+    post_guest_token(&app.address, &seed_body())
+        .await
+        .assert_problem(502, "upstream_error");
+    let misrouted = format!("/wrong-prefix{GUESTS_PATH}");
+    let answers: Vec<u16> = mock.requests(Some(&misrouted)).iter().map(|r| r.status).collect();
+    assert_eq!(answers, [404], "one call, not retried");
+    // A queue Genesys says does not exist stays the caller's mistake.
+    let app = spawn_app(settings_for(&mock.base_url(), &[])).await;
+    let unknown = json!({"queueId": UNKNOWN_QUEUE});
+    post_guest_token(&app.address, &unknown)
+        .await
+        .assert_problem(422, "unknown_queue");
+}
+
+#[actix_rt::test]
 async fn reports_a_client_without_the_guest_scope_as_upstream_auth_failed() {
     let mock = emulator();
     let settings = settings_for(

@@ -15,6 +15,7 @@ use domain::QueueId;
 use domain::genesys::{
     CORRELATION_ID_HEADER, ClientCredentialsForm, CreateGuestRequest, CreateGuestResponse, GUESTS_PATH,
     GenesysErrorBody, OAUTH_TOKEN_PATH, OAuthErrorResponse, OAuthTokenResponse, QUEUES_PATH_PREFIX, Queue,
+    error_codes,
 };
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
@@ -544,10 +545,12 @@ fn api_result<T: DeserializeOwned>(
                 correlation_id,
             })
         }
-        404 => Err(GenesysError::UnknownQueue {
-            queue_id: *queue_id,
-            correlation_id,
-        }),
+        404 if body.as_ref().is_some_and(|b| says_queue_not_found(b, queue_id)) => {
+            Err(GenesysError::UnknownQueue {
+                queue_id: *queue_id,
+                correlation_id,
+            })
+        }
         status @ (401 | 403) => Err(GenesysError::UpstreamAuth {
             status,
             reason: body
@@ -561,6 +564,19 @@ fn api_result<T: DeserializeOwned>(
             correlation_id,
         }),
     }
+}
+
+/// Whether a 404's body is Genesys saying that `queue_id` does not exist (`not.found`, naming the
+/// queue), rather than a 404 of a route that does not exist (a wrong base URL or path), which is
+/// an upstream failure to alert on, not the caller's mistake.
+fn says_queue_not_found(body: &GenesysErrorBody, queue_id: &QueueId) -> bool {
+    let id = queue_id.to_string();
+    body.code == error_codes::NOT_FOUND
+        && (body.message.to_ascii_lowercase().contains(&id)
+            || body
+                .details
+                .iter()
+                .any(|d| d.error_message.to_ascii_lowercase().contains(&id)))
 }
 
 #[async_trait(?Send)]
@@ -683,9 +699,35 @@ mod tests {
     }
 
     #[test]
+    fn a_404_is_an_unknown_queue_only_when_genesys_names_the_queue() {
+        let unknown = json!({"code": "not.found", "message": format!("Queue {QUEUE} not found")});
+        let err = api_result::<Queue>(answer(404, unknown), "queue", &queue()).unwrap_err();
+        assert!(matches!(err, GenesysError::UnknownQueue { .. }), "{err:?}");
+        for misrouted in [
+            json!({"code": "not.found", "message": "No resource matches POST /x/api/v2/webchat/instances/guests"}),
+            json!({"code": "not.found", "message": "Queue 0f8e2c7a-3b1d-4c5e-9a6f-112233445566 not found"}),
+            json!({"message": format!("Queue {QUEUE} not found")}),
+            json!("<html>404</html>"),
+        ] {
+            let err = api_result::<Queue>(answer(404, misrouted.clone()), "queue", &queue()).unwrap_err();
+            assert!(
+                matches!(err, GenesysError::Upstream { status: 404, .. }),
+                "{misrouted}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_404_names_the_queue_and_401_403_are_auth_failures() {
-        let err =
-            api_result::<Queue>(answer(404, json!({"code": "not.found"})), "queue", &queue()).unwrap_err();
+        let err = api_result::<Queue>(
+            answer(
+                404,
+                json!({"code": "not.found", "message": format!("Queue {QUEUE} not found")}),
+            ),
+            "queue",
+            &queue(),
+        )
+        .unwrap_err();
         assert_eq!(
             err,
             GenesysError::UnknownQueue {

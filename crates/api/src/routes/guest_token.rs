@@ -124,6 +124,10 @@ fn log_upstream_failure(e: &GenesysError) {
             error = %e,
             "Genesys rejects this service's OAuth client; check GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET and the client's scopes"
         ),
+        GenesysError::Upstream { status: 404, .. } => tracing::error!(
+            error = %e,
+            "Genesys answered 404 for the guest route itself: genesys.base_url (GENESYS_BASE_URL) or the route is probably misconfigured"
+        ),
         GenesysError::UnknownQueue { .. } | GenesysError::RateLimited { .. } => {
             tracing::info!(error = %e, kind = e.kind(), "Genesys refused the guest");
         }

@@ -7,6 +7,7 @@ use actix_cors::CorsError;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
+use actix_web::http::ConnectionType;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
@@ -43,8 +44,19 @@ pub async fn request_context(
     let _in_flight = state.as_ref().map(|s| s.metrics.track_in_flight());
 
     let body_limit = state.as_ref().map_or(0, |s| s.policy.body_limit_bytes);
+    let oversized_headers = state.as_ref().and_then(|s| {
+        headers_over_limit(
+            req.headers(),
+            s.policy.max_header_count,
+            s.policy.max_header_bytes,
+        )
+    });
+    let draining = state.as_ref().is_some_and(|s| s.lifecycle.is_draining());
     let id_for_errors = request_id.clone();
     let served = async move {
+        if let Some(refusal) = oversized_headers {
+            return Ok(req.into_response(refusal.to_problem_response(&id_for_errors)));
+        }
         match next.call(req).await {
             Ok(res) => {
                 let res = res.map_into_boxed_body();
@@ -69,6 +81,17 @@ pub async fn request_context(
         Ok(res) => Either::Left(res),
         Err(res) => Either::Right(res),
     };
+    if draining {
+        // Keep-alive clients move to another replica instead of reusing a connection that is
+        // about to close (a request sent on it then could be lost).
+        match &mut response {
+            Either::Left(res) => res
+                .response_mut()
+                .head_mut()
+                .set_connection_type(ConnectionType::Close),
+            Either::Right(res) => res.head_mut().set_connection_type(ConnectionType::Close),
+        }
+    }
     let headers = match &mut response {
         Either::Left(res) => res.headers_mut(),
         Either::Right(res) => res.headers_mut(),
@@ -101,6 +124,17 @@ pub async fn request_context(
         Either::Left(res) => Ok(res),
         Either::Right(res) => Err(InternalError::from_response("middleware error", res).into()),
     }
+}
+
+/// The refusal of a request whose headers are more than `max_count` or, names and values
+/// together, more than `max_bytes`.
+fn headers_over_limit(headers: &HeaderMap, max_count: usize, max_bytes: usize) -> Option<ApiError> {
+    let count = headers.len();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    (count > max_count || bytes > max_bytes).then_some(ApiError::HeadersTooLarge { max_count, max_bytes })
 }
 
 fn is_problem(headers: &HeaderMap) -> bool {

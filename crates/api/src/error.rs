@@ -55,6 +55,20 @@ pub enum ApiError {
     /// The body could not be read.
     #[error("the body could not be read")]
     UnreadableBody,
+    /// The client did not send the whole body within the deadline.
+    #[error("the request body did not arrive within {} ms", .limit.as_millis())]
+    BodyTimeout {
+        /// The deadline.
+        limit: Duration,
+    },
+    /// The request's headers are too many or too large.
+    #[error("the request headers must be at most {max_count} and at most {max_bytes} bytes")]
+    HeadersTooLarge {
+        /// Most headers accepted.
+        max_count: usize,
+        /// Most bytes of names and values accepted.
+        max_bytes: usize,
+    },
     /// The caller exceeded its own request rate.
     #[error("too many requests from this client; retry after {}", wait_in_words(*.retry_after))]
     RateLimited {
@@ -64,6 +78,9 @@ pub enum ApiError {
     /// The service holds no Genesys token yet.
     #[error("the service is starting and cannot issue guest tokens yet; retry shortly")]
     NotReady,
+    /// Readiness: the service holds no usable Genesys token; the text says why.
+    #[error("{0}")]
+    Unready(String),
     /// The service is shutting down.
     #[error("the service is shutting down; retry shortly")]
     ShuttingDown,
@@ -122,9 +139,11 @@ impl ApiError {
             Self::NotFound => ErrorCode::NotFound,
             Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::BodyTimeout { .. } => ErrorCode::RequestTimeout,
+            Self::HeadersTooLarge { .. } => ErrorCode::HeadersTooLarge,
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
-            Self::NotReady | Self::ShuttingDown => ErrorCode::NotReady,
+            Self::NotReady | Self::Unready(_) | Self::ShuttingDown => ErrorCode::NotReady,
             Self::Internal => ErrorCode::Internal,
             Self::Upstream(e) => match e {
                 GenesysError::UnknownQueue { .. } => ErrorCode::UnknownQueue,
@@ -144,7 +163,7 @@ impl ApiError {
         match self {
             Self::RateLimited { retry_after }
             | Self::Upstream(GenesysError::RateLimited { retry_after, .. }) => Some(*retry_after),
-            Self::NotReady | Self::ShuttingDown => Some(NOT_READY_RETRY_AFTER),
+            Self::NotReady | Self::Unready(_) | Self::ShuttingDown => Some(NOT_READY_RETRY_AFTER),
             _ => None,
         }
     }
@@ -157,6 +176,18 @@ impl ApiError {
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if matches!(
+            self,
+            Self::BodyTimeout { .. }
+                | Self::PayloadTooLarge { .. }
+                | Self::UnreadableBody
+                | Self::HeadersTooLarge { .. }
+        ) {
+            // The rest of the body was never read: the connection cannot carry another request.
+            response
+                .head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close);
         }
         response
     }

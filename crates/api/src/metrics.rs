@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use genesys_client::Operation;
+use genesys_client::{Operation, UpstreamStatus};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -52,6 +52,19 @@ pub struct Metrics {
     token_refreshes: Family<OutcomeLabels, Counter>,
     guest_tokens_issued: Counter,
     rate_limited: Counter,
+    allowance_refusals: Family<RetryLabels, Counter>,
+    live: LiveGauges,
+}
+
+/// Gauges set from live state just before each scrape.
+#[derive(Default)]
+struct LiveGauges {
+    budget_left: Gauge,
+    window_remaining: Gauge,
+    gate_open: Gauge,
+    upstream_in_flight: Gauge,
+    token_held: Gauge,
+    tracked_clients: Gauge,
 }
 
 impl Default for Metrics {
@@ -108,6 +121,48 @@ impl Metrics {
             "Requests refused by the per-client-IP limiter",
             rate_limited.clone(),
         );
+        let allowance_refusals = Family::<RetryLabels, Counter>::default();
+        registry.register(
+            "genesys_allowance_refusals",
+            "Genesys calls refused before sending because the allowance had no room, by operation and \
+             reason (budget: this process' share; window: Genesys' reported window)",
+            allowance_refusals.clone(),
+        );
+        let live = LiveGauges::default();
+        for (name, help, gauge) in [
+            (
+                "genesys_budget_left",
+                "Requests this process may still send to Genesys at once (its share's burst capacity)",
+                &live.budget_left,
+            ),
+            (
+                "genesys_window_remaining",
+                "Requests Genesys last reported left in its rate-limit window (-1 when unknown)",
+                &live.window_remaining,
+            ),
+            (
+                "genesys_gate_open",
+                "1 while no Retry-After from Genesys is in force on any API route, else 0",
+                &live.gate_open,
+            ),
+            (
+                "genesys_requests_in_flight",
+                "Requests to Genesys' API routes in flight",
+                &live.upstream_in_flight,
+            ),
+            (
+                "genesys_token_held",
+                "1 while an unexpired Genesys access token is held, else 0",
+                &live.token_held,
+            ),
+            (
+                "rate_limit_tracked_clients",
+                "Clients (IPv4 addresses, IPv6 prefixes) with a bucket of their own",
+                &live.tracked_clients,
+            ),
+        ] {
+            registry.register(name, help, gauge.clone());
+        }
         Self {
             registry,
             http_duration,
@@ -117,7 +172,34 @@ impl Metrics {
             token_refreshes,
             guest_tokens_issued,
             rate_limited,
+            allowance_refusals,
+            live,
         }
+    }
+
+    /// Sets the live gauges from the client's status and the limiter's table size.
+    pub fn set_live(&self, upstream: &UpstreamStatus, tracked_clients: Option<usize>) {
+        let flag = |on: bool| i64::from(on);
+        self.live.budget_left.set(i64::from(upstream.budget_left));
+        self.live
+            .window_remaining
+            .set(upstream.window_remaining.map_or(-1, i64::from));
+        self.live.gate_open.set(flag(upstream.gate_open));
+        self.live.upstream_in_flight.set(i64::from(upstream.in_flight));
+        self.live.token_held.set(flag(upstream.token.held));
+        self.live
+            .tracked_clients
+            .set(tracked_clients.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)));
+    }
+
+    /// Counts one Genesys call refused before sending for lack of room in the allowance.
+    pub fn allowance_refused(&self, operation: Operation, reason: &str) {
+        self.allowance_refusals
+            .get_or_create(&RetryLabels {
+                operation: operation.as_str().to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition of every family.

@@ -30,4 +30,8 @@ impl UpstreamObserver for MetricsObserver {
     fn token_refresh(&self, outcome: &str) {
         self.0.token_refresh(outcome);
     }
+
+    fn allowance_refused(&self, operation: Operation, reason: &str) {
+        self.0.allowance_refused(operation, reason);
+    }
 }

@@ -1,9 +1,13 @@
-//! Per-client-IP token buckets (governor's GCRA) with bounded memory, and the client-IP rule
+//! Per-client token buckets (governor's GCRA) with bounded memory, and the client-IP rule
 //! (`X-Forwarded-For` believed only from trusted proxies).
+//!
+//! A client is an IPv4 address or an IPv6 prefix (a /64 by default: one subscriber's network,
+//! whose 2^64 addresses would otherwise each get a fresh bucket). At most `max_tracked_ips`
+//! clients have a bucket; a newcomer past that evicts the client seen least recently, so it gets a
+//! bucket of its own at once and memory stays bounded.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
-use std::num::NonZeroU32;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -12,33 +16,62 @@ use governor::nanos::Nanos;
 use governor::state::StateStore;
 use governor::state::keyed::ShrinkableKeyedStateStore;
 use governor::{Quota, RateLimiter};
+use lru::LruCache;
 
 use crate::settings::{IpNetwork, MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND, RateLimitSettings, canonical};
 
-/// A keyed state store that tracks at most `capacity` client IPs. Once full, IPs it does not
-/// know yet share one overflow bucket until pruning frees room: memory stays bounded even when
-/// a flood comes from ever new addresses, and that flood only throttles itself.
-pub struct BoundedIpStore {
-    capacity: usize,
-    inner: Mutex<StoreInner>,
-}
+/// Whom a bucket belongs to: an IPv4 address, or an IPv6 address cut to the configured prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientKey(u128);
 
-#[derive(Default)]
-struct StoreInner {
-    buckets: HashMap<IpAddr, Nanos>,
-    overflow: Option<Nanos>,
-}
-
-impl BoundedIpStore {
-    /// An empty store that tracks at most `capacity` IPs.
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            capacity,
-            inner: Mutex::new(StoreInner::default()),
+impl ClientKey {
+    /// The key of `ip` when IPv6 clients are keyed by their first `ipv6_prefix` bits.
+    pub fn of(ip: IpAddr, ipv6_prefix: u8) -> Self {
+        match canonical(ip) {
+            // IPv4 keys live in the IPv4-mapped range, apart from every IPv6 prefix that matters.
+            IpAddr::V4(v4) => Self(u128::from(v4.to_ipv6_mapped())),
+            IpAddr::V6(v6) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(ipv6_prefix.min(128)))
+                    .unwrap_or(0);
+                Self(u128::from(v6) & mask)
+            }
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, StoreInner> {
+    /// The address the key stands for (the prefix's first address for IPv6).
+    pub fn ip(&self) -> IpAddr {
+        canonical(IpAddr::V6(Ipv6Addr::from(self.0)))
+    }
+}
+
+impl std::fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.ip() {
+            IpAddr::V4(v4) => v4.fmt(f),
+            IpAddr::V6(v6) => write!(f, "{v6}/prefix"),
+        }
+    }
+}
+
+/// A keyed state store that tracks at most `capacity` clients, evicting the one seen least
+/// recently when a new one arrives. An evicted client starts again with a full bucket, exactly as
+/// if it had been idle long enough to be pruned.
+pub struct BoundedClientStore {
+    inner: Mutex<LruCache<ClientKey, Nanos>>,
+}
+
+impl BoundedClientStore {
+    /// An empty store that tracks at most `capacity` clients (at least one).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::new(LruCache::new(
+                NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN),
+            )),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<ClientKey, Nanos>> {
         // A panic while holding the lock leaves plain numbers behind; they are still usable.
         self.inner
             .lock()
@@ -46,56 +79,51 @@ impl BoundedIpStore {
     }
 }
 
-impl StateStore for BoundedIpStore {
-    type Key = IpAddr;
+impl StateStore for BoundedClientStore {
+    type Key = ClientKey;
 
     fn measure_and_replace<T, F, E>(&self, key: &Self::Key, f: F) -> Result<T, E>
     where
         F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
     {
-        let mut inner = self.lock();
-        let tracked = inner.buckets.contains_key(key) || inner.buckets.len() < self.capacity;
-        let previous = if tracked {
-            inner.buckets.get(key).copied()
-        } else {
-            inner.overflow
-        };
+        let mut buckets = self.lock();
+        // `get` marks the client as seen now; `put` of a newcomer evicts the least recent one.
+        let previous = buckets.get(key).copied();
         let (outcome, next) = f(previous)?;
-        if tracked {
-            inner.buckets.insert(*key, next);
-        } else {
-            inner.overflow = Some(next);
-        }
+        buckets.put(*key, next);
         Ok(outcome)
     }
 }
 
-impl ShrinkableKeyedStateStore<IpAddr> for BoundedIpStore {
+impl ShrinkableKeyedStateStore<ClientKey> for BoundedClientStore {
     fn retain_recent(&self, drop_below: Nanos) {
-        let mut inner = self.lock();
-        inner.buckets.retain(|_, tat| *tat > drop_below);
-        if inner.overflow.is_some_and(|tat| tat <= drop_below) {
-            inner.overflow = None;
+        let mut buckets = self.lock();
+        let idle: Vec<ClientKey> = buckets
+            .iter()
+            .filter(|(_, tat)| **tat <= drop_below)
+            .map(|(key, _)| *key)
+            .collect();
+        for key in idle {
+            buckets.pop(&key);
         }
     }
 
-    fn shrink_to_fit(&self) {
-        self.lock().buckets.shrink_to_fit();
-    }
+    fn shrink_to_fit(&self) {}
 
     fn len(&self) -> usize {
-        self.lock().buckets.len()
+        self.lock().len()
     }
 
     fn is_empty(&self) -> bool {
-        self.lock().buckets.is_empty()
+        self.lock().is_empty()
     }
 }
 
-/// The per-client-IP limiter and the rule that finds the client IP.
+/// The per-client limiter and the rule that finds the client.
 pub struct ClientIpLimiter {
-    limiter: RateLimiter<IpAddr, BoundedIpStore, DefaultClock>,
+    limiter: RateLimiter<ClientKey, BoundedClientStore, DefaultClock>,
     trusted_proxies: Vec<IpNetwork>,
+    ipv6_prefix: u8,
 }
 
 impl ClientIpLimiter {
@@ -106,34 +134,40 @@ impl ClientIpLimiter {
         let period = Duration::try_from_secs_f64(1.0 / settings.per_second)
             .unwrap_or(slowest)
             .clamp(Duration::from_secs_f64(1.0 / MAX_RATE_PER_SECOND), slowest);
-        let burst = NonZeroU32::new(settings.burst).unwrap_or(NonZeroU32::MIN);
+        let burst = std::num::NonZeroU32::new(settings.burst).unwrap_or(std::num::NonZeroU32::MIN);
         let quota = Quota::with_period(period)
             .expect("the period is at least a microsecond")
             .allow_burst(burst);
         Self {
             limiter: RateLimiter::new(
                 quota,
-                BoundedIpStore::new(settings.max_tracked_ips),
+                BoundedClientStore::new(settings.max_tracked_ips),
                 DefaultClock::default(),
             ),
             trusted_proxies: settings.trusted_proxies.clone(),
+            ipv6_prefix: settings.ipv6_prefix,
         }
     }
 
-    /// Takes one request from `client`'s bucket, or says how long until one is available.
-    pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
+    /// The bucket key of a client at `ip`.
+    pub fn key(&self, ip: IpAddr) -> ClientKey {
+        ClientKey::of(ip, self.ipv6_prefix)
+    }
+
+    /// Takes one request from the bucket of the client at `ip`, or says how long until one is
+    /// available.
+    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
         self.limiter
-            .check_key(&canonical(client))
+            .check_key(&self.key(ip))
             .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
     }
 
-    /// Drops buckets that are full again (indistinguishable from new ones) and frees memory.
+    /// Drops buckets that are full again (indistinguishable from new ones).
     pub fn prune(&self) {
         self.limiter.retain_recent();
-        self.limiter.shrink_to_fit();
     }
 
-    /// How many client IPs have their own bucket right now.
+    /// How many clients have their own bucket right now.
     pub fn tracked_ips(&self) -> usize {
         self.limiter.len()
     }
@@ -177,6 +211,7 @@ mod tests {
             trusted_proxies: trusted.iter().map(|t| t.parse().unwrap()).collect(),
             max_tracked_ips,
             prune_interval: Duration::from_secs(60),
+            ipv6_prefix: 64,
         }
     }
 
@@ -203,20 +238,55 @@ mod tests {
     }
 
     #[test]
-    fn tracked_ips_never_exceed_the_cap_and_newcomers_share_the_overflow_bucket() {
-        let limiter = ClientIpLimiter::new(&settings(1.0 / 60.0, 2, 10, &[]));
+    fn ipv6_clients_share_one_bucket_per_prefix() {
+        let limiter = ClientIpLimiter::new(&settings(1.0 / 60.0, 2, 1000, &[]));
+        let in_one_64 =
+            |i: u64| IpAddr::V6(Ipv6Addr::from((0x2001_0db8_0000_0001u128 << 64) | u128::from(i)));
+        let outcomes: Vec<bool> = (0..100_000)
+            .map(|i| limiter.check(in_one_64(i)).is_ok())
+            .collect();
+        assert_eq!(
+            limiter.tracked_ips(),
+            1,
+            "100 000 addresses of one /64 cost one bucket"
+        );
+        assert_eq!(
+            outcomes.iter().filter(|ok| **ok).count(),
+            2,
+            "and share its burst"
+        );
+        assert!(
+            limiter.check(ip("2001:db8:0:2::1")).is_ok(),
+            "the next /64 is another client"
+        );
+        assert_eq!(
+            limiter.key(ip("2001:db8::1")),
+            limiter.key(ip("2001:db8::ffff:1"))
+        );
+        assert_ne!(
+            limiter.key(ip("10.0.0.1")),
+            limiter.key(ip("10.0.0.2")),
+            "IPv4 is per address"
+        );
+        assert_eq!(limiter.key(ip("::ffff:10.0.0.1")), limiter.key(ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_least_recently_seen_client_instead_of_pooling_newcomers() {
+        let limiter = ClientIpLimiter::new(&settings(1.0 / 60.0, 1, 10, &[]));
         for i in 0..10u8 {
             assert!(limiter.check(IpAddr::V4(Ipv4Addr::new(198, 51, 100, i))).is_ok());
         }
-        assert_eq!(limiter.tracked_ips(), 10);
-        // Newcomers past the cap: two pass (the overflow bucket's burst), the rest wait.
-        let outcomes: Vec<bool> = (0..5u8)
-            .map(|i| limiter.check(IpAddr::V4(Ipv4Addr::new(203, 0, 113, i))).is_ok())
-            .collect();
-        assert_eq!(outcomes, [true, true, false, false, false]);
-        assert_eq!(limiter.tracked_ips(), 10);
-        // Known clients are unaffected by the overflow.
-        assert!(limiter.check(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 0))).is_ok());
+        // The oldest client comes back: it is seen again and stays limited.
+        assert!(limiter.check(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 0))).is_err());
+        // Every newcomer past the cap gets its own fresh bucket.
+        for i in 0..50u8 {
+            assert!(
+                limiter.check(IpAddr::V4(Ipv4Addr::new(203, 0, 113, i))).is_ok(),
+                "newcomer {i} is served"
+            );
+        }
+        assert_eq!(limiter.tracked_ips(), 10, "memory stays bounded");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
-use genesys_client::{GenesysApi, GenesysClient, GenesysError, GenesysShared, UpstreamObserver};
+use genesys_client::{GenesysApi, GenesysClient, GenesysError, GenesysShared, TokenState, UpstreamObserver};
 
 use crate::context::request_context;
 use crate::cors::cors;
@@ -82,8 +82,9 @@ pub struct Application {
 /// [`Application::run_until_stopped`] to return once the server has stopped.
 type RejectedLogin = Arc<Mutex<Option<GenesysError>>>;
 
-/// Starts a graceful shutdown: readiness and new guest-token requests turn 503, then after the
-/// drain delay the listener closes and in-flight requests get the grace period to finish.
+/// Starts a graceful shutdown, as Kubernetes expects it: readiness turns 503 at once while every
+/// route keeps serving for the drain delay; then the listener closes and in-flight requests get
+/// the grace period to finish. Triggered a second time, it stops at once.
 #[derive(Clone)]
 pub struct ShutdownTrigger {
     lifecycle: Arc<Lifecycle>,
@@ -92,20 +93,25 @@ pub struct ShutdownTrigger {
 }
 
 impl ShutdownTrigger {
-    /// Begins the shutdown now and returns at once; the server future completes when it is done.
+    /// Begins the drain now and returns at once; the server future completes when it is done. A
+    /// second call stops the server at once, dropping what is in flight.
     pub fn trigger(&self) {
-        if self.lifecycle.is_shutting_down() {
+        if self.lifecycle.is_draining() {
+            tracing::warn!("stopping at once: in-flight requests are dropped");
+            let handle = self.handle.clone();
+            actix_rt::spawn(async move { handle.stop(false).await });
             return;
         }
-        self.lifecycle.begin_shutdown();
+        self.lifecycle.begin_drain();
         tracing::info!(
             drain_delay_ms = self.drain_delay.as_millis() as u64,
-            "shutting down"
+            "draining: /readyz answers 503, requests are still served"
         );
         let handle = self.handle.clone();
         let drain_delay = self.drain_delay;
         actix_rt::spawn(async move {
             actix_rt::time::sleep(drain_delay).await;
+            tracing::info!("closing the listener; in-flight requests finish");
             handle.stop(true).await;
         });
     }
@@ -149,16 +155,24 @@ impl Application {
             openapi_json: crate::openapi::document_json().into(),
         });
 
+        for note in &settings.notes {
+            tracing::warn!("{note}");
+        }
         let cors_settings = settings.cors.clone();
         let worker_shared = shared.clone();
+        let limits = &settings.server;
         let mut server = HttpServer::new(move || {
             let genesys = upstream_data(GenesysClient::new(worker_shared.clone()));
             app(state.clone(), genesys, cors(&cors_settings))
         })
         .disable_signals()
-        .shutdown_timeout(settings.server.shutdown_timeout.as_secs());
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
+        .shutdown_timeout(limits.shutdown_timeout.as_secs())
+        .client_request_timeout(limits.request_head_timeout)
+        .client_disconnect_timeout(limits.client_disconnect_timeout)
+        .keep_alive(limits.keep_alive)
+        .max_connections(limits.max_connections_per_worker);
+        if limits.workers > 0 {
+            server = server.workers(limits.workers);
         }
         let server = server.listen(listener).map_err(bind_error)?.run();
         tracing::info!(port, "listening");
@@ -202,16 +216,23 @@ impl Application {
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
         let trigger = self.shutdown.clone();
         let signals = actix_rt::spawn(async move {
-            match wait_for_signal().await {
-                Ok(name) => {
-                    tracing::info!(signal = name, "signal received");
-                    trigger.trigger();
+            // The first signal drains; a second one stops at once.
+            for _ in 0..2 {
+                match wait_for_signal().await {
+                    Ok(name) => {
+                        tracing::info!(signal = name, "signal received");
+                        trigger.trigger();
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot listen for shutdown signals");
+                        return;
+                    }
                 }
-                Err(e) => tracing::error!(error = %e, "cannot listen for shutdown signals"),
             }
         });
         let result = self.server.await;
         signals.abort();
+        self.shutdown.lifecycle.mark_stopped();
         tracing::info!("stopped");
         let rejected = self.rejected_login.lock().expect("the login slot").take();
         match rejected {
@@ -250,6 +271,7 @@ struct StartupLogin {
 
 /// The first login, beside the running server: success makes the service ready, rejected
 /// credentials stop it (the operator must fix them), anything else retries in the background.
+/// Once logged in, the token is kept fresh in the background for as long as the server runs.
 async fn log_in_at_startup(client: GenesysClient, login: StartupLogin) {
     match client.fetch_token().await {
         Ok(status) => {
@@ -261,38 +283,43 @@ async fn log_in_at_startup(client: GenesysClient, login: StartupLogin) {
         }
         Err(e @ GenesysError::UpstreamAuth { .. }) => {
             tracing::error!(error = %e, "Genesys rejected GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET; stopping");
-            login.lifecycle.begin_shutdown();
+            login.lifecycle.begin_drain();
             *login.rejected.lock().expect("the login slot") = Some(e);
             login.server.stop(true).await;
+            return;
         }
         Err(e) => {
             tracing::warn!(
                 error = %e,
                 "Genesys is unreachable; serving not_ready until a background login succeeds"
             );
-            background_login(client, login.lifecycle, login.retry_initial, login.retry_max).await;
+            if !background_login(&client, &login.lifecycle, login.retry_initial, login.retry_max).await {
+                return;
+            }
         }
     }
+    keep_token_fresh(&client, &login.lifecycle).await;
 }
 
-/// Retries the login with capped exponential backoff until it succeeds or shutdown begins.
+/// Retries the login with capped exponential backoff until it succeeds (`true`) or the server
+/// stops (`false`).
 async fn background_login(
-    client: GenesysClient,
-    lifecycle: Arc<Lifecycle>,
+    client: &GenesysClient,
+    lifecycle: &Lifecycle,
     initial: Duration,
     max: Duration,
-) {
+) -> bool {
     let mut wait = initial;
     loop {
         actix_rt::time::sleep(wait).await;
-        if lifecycle.is_shutting_down() || lifecycle.is_logged_in() {
-            return;
+        if lifecycle.is_stopped() {
+            return false;
         }
         match client.fetch_token().await {
             Ok(_) => {
                 lifecycle.mark_logged_in();
                 tracing::info!("logged in to Genesys; ready");
-                return;
+                return true;
             }
             Err(e @ GenesysError::UpstreamAuth { .. }) => tracing::error!(
                 error = %e,
@@ -303,6 +330,49 @@ async fn background_login(
             }
         }
         wait = (wait * 2).min(max);
+    }
+}
+
+/// Longest sleep of the token keeper, so it notices the server stopping.
+const KEEPER_LONGEST_SLEEP: Duration = Duration::from_secs(30);
+
+/// How long the token keeper waits before looking again at a cache in `token`: until the held
+/// token is due, or until the cool-down after a failed request ends; zero when a request is due now.
+fn keeper_wait(token: &TokenState) -> Duration {
+    match (token.held, token.refresh_in, token.paused_for) {
+        (_, _, Some(cooling_down)) => cooling_down,
+        (true, Some(due_in), None) => due_in,
+        _ => Duration::ZERO,
+    }
+}
+
+/// Keeps the access token fresh while the service sits idle, so readiness can read state alone:
+/// a token due for refresh, or lapsed, is requested again here, never more often than the
+/// refresh cool-down allows after a failure. Requests that find the token due refresh it too;
+/// both go through the cache's single flight.
+async fn keep_token_fresh(client: &GenesysClient, lifecycle: &Lifecycle) {
+    loop {
+        let wait = keeper_wait(&client.status().token).min(KEEPER_LONGEST_SLEEP);
+        if !wait.is_zero() {
+            actix_rt::time::sleep(wait).await;
+        }
+        if lifecycle.is_stopped() {
+            return;
+        }
+        // Looked at again: a request may have refreshed the token meanwhile.
+        if keeper_wait(&client.status().token).is_zero() {
+            match client.fetch_token().await {
+                Ok(status) => tracing::debug!(
+                    expires_in_s = status.expires_in.as_secs(),
+                    "Genesys access token refreshed in the background"
+                ),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    kind = e.kind(),
+                    "background token refresh failed; retrying after the cool-down"
+                ),
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use domain::{LanguageTag, QueueId};
 
@@ -11,11 +12,12 @@ use crate::metrics::Metrics;
 use crate::rate_limit::ClientIpLimiter;
 use crate::settings::Settings;
 
-/// Whether the service can issue guest tokens: logged in to Genesys, not shutting down.
+/// Where the service is in its life: logged in to Genesys yet, draining after a signal, stopped.
 #[derive(Debug, Default)]
 pub struct Lifecycle {
     logged_in: AtomicBool,
-    shutting_down: AtomicBool,
+    draining: AtomicBool,
+    stopped: AtomicBool,
 }
 
 impl Lifecycle {
@@ -24,8 +26,8 @@ impl Lifecycle {
         Self::default()
     }
 
-    /// Records that a Genesys access token was obtained. From then on the client refreshes it on
-    /// demand, so the flag stays set.
+    /// Records that a Genesys access token was obtained. From then on the client keeps it fresh,
+    /// so the flag stays set.
     pub fn mark_logged_in(&self) {
         self.logged_in.store(true, Ordering::Release);
     }
@@ -35,14 +37,26 @@ impl Lifecycle {
         self.logged_in.load(Ordering::Acquire)
     }
 
-    /// Starts refusing new work (readiness 503, guest tokens 503).
-    pub fn begin_shutdown(&self) {
-        self.shutting_down.store(true, Ordering::Release);
+    /// Starts the drain: readiness turns 503 so a load balancer stops routing, while every route
+    /// keeps serving (and asks clients to close their connections).
+    pub fn begin_drain(&self) {
+        self.draining.store(true, Ordering::Release);
     }
 
-    /// Whether shutdown has begun.
-    pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Acquire)
+    /// Whether the drain (or the shutdown after it) has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Records that the server has stopped, so background work can end.
+    pub fn mark_stopped(&self) {
+        self.draining.store(true, Ordering::Release);
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    /// Whether the server has stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
     }
 }
 
@@ -61,6 +75,12 @@ pub struct GuestPolicy {
     pub default_language: LanguageTag,
     /// Largest accepted body.
     pub body_limit_bytes: usize,
+    /// How long the body may take to arrive.
+    pub body_timeout: Duration,
+    /// Most request headers accepted.
+    pub max_header_count: usize,
+    /// Most bytes of request header names and values accepted.
+    pub max_header_bytes: usize,
 }
 
 impl GuestPolicy {
@@ -82,6 +102,9 @@ impl GuestPolicy {
             source_system: settings.guest.source_system.clone(),
             default_language: settings.guest.default_language.clone(),
             body_limit_bytes: settings.server.body_limit_bytes,
+            body_timeout: settings.server.body_timeout,
+            max_header_count: settings.server.max_header_count,
+            max_header_bytes: settings.server.max_header_bytes,
         }
     }
 }

@@ -172,7 +172,7 @@ async fn is_not_ready_while_the_token_endpoint_fails_then_recovers() {
 }
 
 #[actix_rt::test]
-async fn turns_unready_and_refuses_new_guests_while_shutting_down() {
+async fn turns_unready_at_once_and_keeps_serving_guests_while_draining() {
     let mock = emulator();
     // A long drain delay keeps the listener open while the test looks.
     let settings = settings_for(&mock.base_url(), &[("APP__SERVER__DRAIN_DELAY_MS", "60000")]);
@@ -180,14 +180,94 @@ async fn turns_unready_and_refuses_new_guests_while_shutting_down() {
     assert_eq!(get(&app.address, "/readyz").await.status, 200);
 
     app.shutdown.trigger();
-    get(&app.address, "/readyz")
-        .await
-        .assert_problem(503, "not_ready");
-    let refused = post_guest_token(&app.address, &seed_body()).await;
-    refused.assert_problem(503, "not_ready");
-    assert!(refused.body["detail"].as_str().unwrap().contains("shutting down"));
+    let unready = get(&app.address, "/readyz").await;
+    unready.assert_problem(503, "not_ready");
+    assert!(unready.body["detail"].as_str().unwrap().contains("shutting down"));
+    let served = post_guest_token(&app.address, &seed_body()).await;
+    assert_eq!(served.status, 201, "{}", served.body);
+    assert_eq!(
+        served.header("connection"),
+        Some("close"),
+        "clients are asked to reconnect elsewhere"
+    );
     assert_eq!(get(&app.address, "/livez").await.status, 200);
-    assert!(mock.requests(Some(GUESTS_PATH)).is_empty());
+    assert_eq!(mock.requests(Some(GUESTS_PATH)).len(), 1);
+}
+
+#[actix_rt::test]
+async fn readiness_reads_state_and_sends_no_token_request_while_genesys_is_unreachable() {
+    let mock = emulator();
+    // Tokens of 2 s: the one from the start-up login lapses while the token endpoint fails.
+    mock.update_settings(mock_genesys::SettingsPatch {
+        token_ttl_seconds: Some(2),
+        ..mock_genesys::SettingsPatch::default()
+    });
+    let app = spawn_app(settings_for(&mock.base_url(), &[])).await;
+    mock.add_fault(FaultSpec {
+        path: OAUTH_TOKEN_PATH.to_owned(),
+        times: Some(0),
+        status: Some(503),
+        ..FaultSpec::default()
+    });
+    let lapsed = eventually(Duration::from_secs(30), || async {
+        get(&app.address, "/readyz").await.status == 503
+    })
+    .await;
+    assert!(lapsed, "the lapsed token makes the service unready");
+
+    // The background keeper asks at most once per cool-down (5 s), each time with at most
+    // `max_attempts` (4) attempts; the probe itself asks nothing.
+    let token_requests = || mock.requests(Some(OAUTH_TOKEN_PATH)).len();
+    let before = token_requests();
+    let mut latencies = Vec::new();
+    for _ in 0..40 {
+        let started = Instant::now();
+        let answer = get(&app.address, "/readyz").await;
+        latencies.push(started.elapsed());
+        answer.assert_problem(503, "not_ready");
+        assert!(
+            answer.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("last token request failed"),
+            "{}",
+            answer.body
+        );
+    }
+    let probes_took = latencies.iter().sum::<Duration>();
+    let sent = token_requests() - before;
+    assert!(
+        sent <= 4 * (1 + probes_took.as_secs() as usize / 5),
+        "{sent} token requests during 40 probes ({probes_took:?})"
+    );
+    latencies.sort();
+    assert!(
+        latencies[20] < Duration::from_millis(100),
+        "median {:?}",
+        latencies[20]
+    );
+    assert!(
+        latencies[39] < Duration::from_secs(1),
+        "slowest {:?}",
+        latencies[39]
+    );
+}
+
+#[actix_rt::test]
+async fn the_token_keeper_recovers_an_idle_lapse_in_the_background() {
+    let mock = emulator();
+    mock.update_settings(mock_genesys::SettingsPatch {
+        token_ttl_seconds: Some(2),
+        ..mock_genesys::SettingsPatch::default()
+    });
+    let app = spawn_app(settings_for(&mock.base_url(), &[])).await;
+    // Nobody calls the service, yet the token is renewed before it lapses, again and again.
+    let renewed = eventually(Duration::from_secs(30), || async {
+        mock.requests(Some(OAUTH_TOKEN_PATH)).len() >= 4
+    })
+    .await;
+    assert!(renewed, "the keeper refreshes an idle service's token");
+    assert_eq!(get(&app.address, "/readyz").await.status, 200);
 }
 
 #[test]
@@ -266,21 +346,7 @@ async fn finishes_every_accepted_request_on_sigterm_and_exits_0() {
             actix_rt::spawn(async move { post_guest_token(&address, &seed_body()).await })
         })
         .collect();
-    // In flight: the service counts them (plus the metrics request asking).
-    let needle = format!("http_server_active_requests {}", IN_FLIGHT + 1);
-    let all_in_flight = eventually(Duration::from_secs(30), || async {
-        let text = http()
-            .get(format!("{address}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .body()
-            .await
-            .unwrap();
-        String::from_utf8_lossy(&text).contains(&needle)
-    })
-    .await;
-    assert!(all_in_flight, "{IN_FLIGHT} requests in flight");
+    wait_until_in_flight(&address, IN_FLIGHT).await;
 
     binary.terminate();
     for request in requests {
@@ -295,4 +361,144 @@ async fn finishes_every_accepted_request_on_sigterm_and_exits_0() {
     );
     assert!(binary.all_output().contains("SIGTERM"));
     assert_eq!(mock.requests(Some(GUESTS_PATH)).len(), IN_FLIGHT);
+}
+
+/// Waits until the service at `address` counts `n` requests in flight (plus the metrics request).
+async fn wait_until_in_flight(address: &str, n: usize) {
+    let needle = format!("http_server_active_requests {}", n + 1);
+    let all_in_flight = eventually(Duration::from_secs(30), || async {
+        let text = http()
+            .get(format!("{address}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .body()
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&text).contains(&needle)
+    })
+    .await;
+    assert!(all_in_flight, "{n} requests in flight");
+}
+
+#[actix_rt::test]
+async fn drains_under_load_without_refusing_or_losing_a_request_and_exits_0() {
+    const LOOPERS: usize = 6;
+    const SLOW: usize = 4;
+    // Limits would answer 429 to this load; this test is about the drain alone.
+    let mock = emulator_with(MockSettings {
+        rate_limit: None,
+        ..MockSettings::default()
+    });
+    let mut binary = Binary::start(&[
+        ("APP_ENV", "test"),
+        ("GENESYS_BASE_URL", &mock.base_url()),
+        ("APP__RATE_LIMIT__ENABLED", "false"),
+        ("APP__SERVER__DRAIN_DELAY_MS", "2500"),
+        ("APP__LOG__FORMAT", "json"),
+        ("APP__LOG__LEVEL", "info"),
+    ]);
+    let port = binary.wait_for_port();
+    let address = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&address).await;
+
+    // Load: clients send guest-token requests back to back until the "load balancer" (this test)
+    // takes the service out of rotation, 1.5 s into the 2.5 s drain.
+    let stop_sending = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loopers: Vec<_> = (0..LOOPERS)
+        .map(|_| {
+            let address = address.clone();
+            let stop = stop_sending.clone();
+            actix_rt::spawn(async move {
+                let mut statuses = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    statuses.push(post_guest_token(&address, &seed_body()).await.status);
+                }
+                statuses
+            })
+        })
+        .collect();
+    eventually(Duration::from_secs(30), || async {
+        mock.requests(Some(GUESTS_PATH)).len() >= 20
+    })
+    .await;
+
+    binary.terminate();
+    let draining = eventually(Duration::from_secs(10), || async {
+        binary.all_output().contains("draining")
+    })
+    .await;
+    assert!(draining, "{}", binary.all_output());
+    // From the first moment of the drain, readiness is 503 and stays so.
+    for _ in 0..10 {
+        get(&address, "/readyz").await.assert_problem(503, "not_ready");
+    }
+    actix_rt::time::sleep(Duration::from_millis(1500)).await;
+    stop_sending.store(true, std::sync::atomic::Ordering::SeqCst);
+    // Requests still in flight when the listener closes: 1.5 s upstream each.
+    mock.add_fault(FaultSpec {
+        path: GUESTS_PATH.to_owned(),
+        times: Some(0),
+        delay_ms: Some(1500),
+        ..FaultSpec::default()
+    });
+    let slow: Vec<_> = (0..SLOW)
+        .map(|_| {
+            let address = address.clone();
+            actix_rt::spawn(async move { post_guest_token(&address, &seed_body()).await })
+        })
+        .collect();
+
+    let mut served = 0;
+    for looper in loopers {
+        for status in looper.await.unwrap() {
+            assert_eq!(status, 201, "no request is refused during the drain");
+            served += 1;
+        }
+    }
+    for request in slow {
+        let answer = request.await.unwrap();
+        assert_eq!(answer.status, 201, "in flight at the close: {}", answer.body);
+    }
+    assert_eq!(
+        binary.wait_for_exit(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        binary.all_output()
+    );
+    assert_eq!(
+        mock.requests(Some(GUESTS_PATH)).len(),
+        served + SLOW,
+        "every request that reached the service was answered"
+    );
+}
+
+#[actix_rt::test]
+async fn a_second_signal_stops_at_once() {
+    let mock = emulator();
+    let mut binary = Binary::start(&[
+        ("APP_ENV", "test"),
+        ("GENESYS_BASE_URL", &mock.base_url()),
+        ("APP__SERVER__DRAIN_DELAY_MS", "60000"),
+        ("APP__LOG__FORMAT", "json"),
+        ("APP__LOG__LEVEL", "info"),
+    ]);
+    let port = binary.wait_for_port();
+    let address = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&address).await;
+    binary.terminate();
+    let draining = eventually(Duration::from_secs(10), || async {
+        binary.all_output().contains("draining")
+    })
+    .await;
+    assert!(draining, "{}", binary.all_output());
+    let second = Instant::now();
+    binary.terminate();
+    assert_eq!(binary.wait_for_exit(Duration::from_secs(30)), Some(0));
+    assert!(
+        second.elapsed() < Duration::from_secs(10),
+        "stopped {:?} after the second signal, not after the 60 s drain",
+        second.elapsed()
+    );
+    assert!(binary.all_output().contains("stopping at once"));
 }

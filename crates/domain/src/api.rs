@@ -133,10 +133,14 @@ pub enum ErrorCode {
     NotFound,
     /// 405: the route exists but not with this method.
     MethodNotAllowed,
+    /// 408: the client did not send the request body in time.
+    RequestTimeout,
     /// 413: the body is over the limit.
     PayloadTooLarge,
     /// 415: the body is not `application/json`.
     UnsupportedMediaType,
+    /// 431: too many request headers, or too large.
+    HeadersTooLarge,
     /// 422: Genesys says the queue does not exist.
     UnknownQueue,
     /// 429: the caller's own limit, or Genesys' limit beyond the retry budget.
@@ -155,14 +159,16 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in table order.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 16] = [
         Self::InvalidRequest,
         Self::OriginNotAllowed,
         Self::QueueNotAllowed,
         Self::NotFound,
         Self::MethodNotAllowed,
+        Self::RequestTimeout,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
+        Self::HeadersTooLarge,
         Self::UnknownQueue,
         Self::RateLimited,
         Self::Internal,
@@ -180,8 +186,10 @@ impl ErrorCode {
             Self::QueueNotAllowed => "queue_not_allowed",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RequestTimeout => "request_timeout",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::HeadersTooLarge => "headers_too_large",
             Self::UnknownQueue => "unknown_queue",
             Self::RateLimited => "rate_limited",
             Self::Internal => "internal_error",
@@ -199,8 +207,10 @@ impl ErrorCode {
             Self::OriginNotAllowed | Self::QueueNotAllowed => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
+            Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
+            Self::HeadersTooLarge => 431,
             Self::UnknownQueue => 422,
             Self::RateLimited => 429,
             Self::Internal => 500,
@@ -218,8 +228,10 @@ impl ErrorCode {
             Self::QueueNotAllowed => "Queue not allowed",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
+            Self::RequestTimeout => "Request timeout",
             Self::PayloadTooLarge => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
+            Self::HeadersTooLarge => "Request headers too large",
             Self::UnknownQueue => "Unknown queue",
             Self::RateLimited => "Too many requests",
             Self::Internal => "Internal error",

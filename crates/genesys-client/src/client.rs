@@ -15,12 +15,13 @@ use domain::QueueId;
 use domain::genesys::{
     CORRELATION_ID_HEADER, ClientCredentialsForm, CreateGuestRequest, CreateGuestResponse, GUESTS_PATH,
     GenesysErrorBody, OAUTH_TOKEN_PATH, OAuthErrorResponse, OAuthTokenResponse, QUEUES_PATH_PREFIX, Queue,
-    error_codes,
+    RATELIMIT_ALLOWED_HEADER, RATELIMIT_COUNT_HEADER, RATELIMIT_RESET_HEADER, error_codes,
 };
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use crate::allowance::{NoRoomReason, UpstreamAllowance};
 use crate::config::GenesysConfig;
 use crate::error::GenesysError;
 use crate::gate::BackoffGate;
@@ -28,7 +29,7 @@ use crate::observer::{Operation, UpstreamObserver};
 use crate::retry::{Decision, GiveUp, Outcome, RetryPolicy, classify, parse_retry_after};
 use crate::token::{AccessToken, FreshToken, Refresh, TokenCache};
 use crate::trust::TrustStore;
-use crate::{GenesysApi, TokenStatus};
+use crate::{GenesysApi, TokenStatus, UpstreamStatus};
 
 /// Largest response body read from Genesys; its answers are a few hundred bytes.
 pub const RESPONSE_BODY_LIMIT: usize = 256 * 1024;
@@ -45,6 +46,7 @@ pub struct GenesysShared {
     tls: Arc<rustls::ClientConfig>,
     tokens: TokenCache,
     gate: BackoffGate,
+    allowance: UpstreamAllowance,
     token_url: String,
     guests_url: String,
 }
@@ -79,6 +81,7 @@ impl GenesysShared {
         let token_url = format!("{}{OAUTH_TOKEN_PATH}", config.endpoints.login_base);
         let guests_url = format!("{}{GUESTS_PATH}", config.endpoints.api_base);
         Arc::new(Self {
+            allowance: UpstreamAllowance::new(config.allowance.clone()),
             config,
             observer,
             trust,
@@ -113,6 +116,25 @@ impl GenesysShared {
     /// The shared token cache.
     pub fn tokens(&self) -> &TokenCache {
         &self.tokens
+    }
+
+    /// The process-wide share of Genesys' allowance.
+    pub fn allowance(&self) -> &UpstreamAllowance {
+        &self.allowance
+    }
+
+    /// The token, allowance and gate at this instant, read without I/O.
+    pub fn status(&self) -> UpstreamStatus {
+        let now = Instant::now();
+        UpstreamStatus {
+            token: self.tokens.state(now),
+            budget_left: self.allowance.budget_left(),
+            window_remaining: self.allowance.reported_remaining(now),
+            in_flight: self.allowance.in_flight(),
+            gate_open: Operation::API
+                .iter()
+                .all(|route| self.gate.closed_until(*route, now).is_none()),
+        }
     }
 }
 
@@ -291,9 +313,28 @@ impl GenesysClient {
                 Auth::Bearer => Some(self.token(false, deadline).await?),
                 Auth::ClientCredentials => None,
             };
+            // Every API call spends Genesys' allowance; the token endpoint has its own.
+            let permit = match call.auth {
+                Auth::Bearer => match shared.allowance.try_acquire(Instant::now()) {
+                    Ok(permit) => Some(permit),
+                    Err(no_room) => {
+                        let reason = match no_room.reason {
+                            NoRoomReason::Budget => "budget",
+                            NoRoomReason::Window => "window",
+                        };
+                        shared.observer.allowance_refused(operation, reason);
+                        return Err(GenesysError::RateLimited {
+                            retry_after: no_room.retry_after,
+                            correlation_id: last_correlation_id,
+                        });
+                    }
+                },
+                Auth::ClientCredentials => None,
+            };
             counted_attempts += 1;
             sent += 1;
             let result = self.attempt(call, token.as_ref(), deadline, sent).await;
+            drop(permit);
             let outcome = match &result {
                 Ok(answer) => {
                     last_correlation_id.clone_from(&answer.correlation_id);
@@ -402,6 +443,11 @@ impl GenesysClient {
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            if let Some((allowed, count, reset)) = reported_window(headers) {
+                self.shared
+                    .allowance
+                    .observe(allowed, count, reset, Instant::now());
+            }
             let body = match response.body().limit(RESPONSE_BODY_LIMIT).await {
                 Ok(body) => body.to_vec(),
                 Err(PayloadError::Overflow) => return Err(Failure::Oversized { correlation_id }),
@@ -441,6 +487,15 @@ impl GenesysClient {
         self.shared.observer.attempt(operation, &label, elapsed);
         result
     }
+}
+
+/// Genesys' `inin-ratelimit-allowed`, `-count` and `-reset` (seconds), when all three are there.
+fn reported_window(headers: &awc::http::header::HeaderMap) -> Option<(u32, u32, Duration)> {
+    let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok();
+    let allowed = u32::try_from(number(RATELIMIT_ALLOWED_HEADER)?).ok()?;
+    let count = u32::try_from(number(RATELIMIT_COUNT_HEADER)?).unwrap_or(u32::MAX);
+    let reset = Duration::from_secs(number(RATELIMIT_RESET_HEADER)?);
+    Some((allowed, count, reset))
 }
 
 /// The answer of a final attempt; a failed one (only an oversized body is final) maps like a last one.
@@ -622,8 +677,8 @@ impl GenesysApi for GenesysClient {
         })
     }
 
-    fn has_token(&self) -> bool {
-        self.shared.has_token()
+    fn status(&self) -> UpstreamStatus {
+        self.shared.status()
     }
 }
 
@@ -663,6 +718,7 @@ mod tests {
             client_secret: "very-secret-value".to_owned().into(),
             retry: crate::RetrySettings::default(),
             max_connections_per_worker: 1,
+            allowance: crate::AllowanceSettings::default(),
         };
         let shared = GenesysShared::new(config, Arc::new(crate::NoopObserver));
         let client = GenesysClient::new(shared.clone());

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::allowance::AllowanceSettings;
+
 /// The two Genesys hosts: the Platform API and the OAuth login host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
@@ -116,6 +118,8 @@ impl Default for RetrySettings {
 /// Everything the client needs to reach Genesys.
 #[derive(Debug, Clone)]
 pub struct GenesysConfig {
+    /// How much of Genesys' per-client allowance this process may spend.
+    pub allowance: AllowanceSettings,
     /// The API and login hosts.
     pub endpoints: Endpoints,
     /// The confidential OAuth client id.

@@ -8,6 +8,7 @@
 //! feature exposes as `MockGenesysApi`. TLS to Genesys trusts the certificate authorities of a
 //! [`TrustStore`]: `SSL_CERT_FILE`'s bundle, else the system store, else compiled-in roots.
 
+mod allowance;
 mod client;
 mod config;
 mod error;
@@ -23,6 +24,7 @@ use async_trait::async_trait;
 use domain::QueueId;
 use domain::genesys::{CreateGuestRequest, CreateGuestResponse, Queue};
 
+pub use allowance::{AllowanceSettings, NoRoom, NoRoomReason, Permit, UpstreamAllowance};
 pub use client::{GenesysClient, GenesysShared, RESPONSE_BODY_LIMIT};
 pub use config::{ConfigError, Endpoints, GenesysConfig, RetrySettings};
 pub use error::GenesysError;
@@ -32,7 +34,8 @@ pub use retry::{
     Backoff, Decision, GiveUp, LONGEST_RETRY_AFTER, Outcome, RetryPolicy, classify, parse_retry_after,
 };
 pub use token::{
-    AccessToken, FreshToken, LONGEST_TOKEN_LIFETIME, REFRESH_COOLDOWN, Refresh, TokenCache, refresh_margin,
+    AccessToken, FreshToken, LONGEST_TOKEN_LIFETIME, REFRESH_COOLDOWN, Refresh, TokenCache, TokenState,
+    refresh_margin,
 };
 pub use trust::{CERT_FILE_VAR, TrustSource, TrustStore, TrustStoreError};
 
@@ -62,6 +65,22 @@ pub trait GenesysApi {
     /// Fetches a new access token now (client-credentials grant) and caches it.
     async fn fetch_token(&self) -> Result<TokenStatus, GenesysError>;
 
-    /// Whether a usable (unexpired) access token is cached right now.
-    fn has_token(&self) -> bool;
+    /// What the client holds and how much room it has, read without any I/O.
+    fn status(&self) -> UpstreamStatus;
+}
+
+/// The client's state at one instant: the access token (never its value), the allowance and the
+/// 429 gate. Reading it sends nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpstreamStatus {
+    /// The access-token cache.
+    pub token: TokenState,
+    /// Burst capacity left in this process' share of the allowance.
+    pub budget_left: u32,
+    /// What Genesys last reported left of its window, while that window lasts.
+    pub window_remaining: Option<u32>,
+    /// Requests to Genesys in flight.
+    pub in_flight: u32,
+    /// Whether every API route's 429 gate is open (no `Retry-After` in force).
+    pub gate_open: bool,
 }

@@ -14,6 +14,9 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// The operations on the API host, which spend the OAuth client's allowance.
+    pub const API: [Operation; 2] = [Operation::CreateGuest, Operation::GetQueue];
+
     /// Metric label value.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -46,6 +49,12 @@ pub trait UpstreamObserver: Send + Sync {
     /// A token request finished; `outcome` is `"ok"` or an error kind.
     fn token_refresh(&self, outcome: &str) {
         let _ = outcome;
+    }
+
+    /// A call was refused before it was sent because the allowance had no room; `reason` is
+    /// `budget` (this process' share is spent for now) or `window` (Genesys' window is).
+    fn allowance_refused(&self, operation: Operation, reason: &str) {
+        let _ = (operation, reason);
     }
 }
 

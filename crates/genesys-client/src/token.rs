@@ -85,8 +85,34 @@ pub fn refresh_margin(lifetime: Duration) -> Duration {
 
 struct Cached {
     token: AccessToken,
+    obtained_at: Instant,
     refresh_at: Instant,
     expires_at: Instant,
+}
+
+/// How the last token request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LastRequest {
+    finished: Instant,
+    /// `ok`, or the error's [`GenesysError::kind`].
+    outcome: &'static str,
+}
+
+/// What the cache holds at one instant, for readiness and metrics (never the token itself).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenState {
+    /// Whether an unexpired token is cached.
+    pub held: bool,
+    /// How long ago the held token was requested.
+    pub age: Option<Duration>,
+    /// How long the held token stays valid.
+    pub expires_in: Option<Duration>,
+    /// How long until the held token is due for refresh (zero once due).
+    pub refresh_in: Option<Duration>,
+    /// How long ago the last token request ended, and how (`ok` or an error kind).
+    pub last_request: Option<(Duration, &'static str)>,
+    /// How long background refreshes stay paused after a failed token request.
+    pub paused_for: Option<Duration>,
 }
 
 type FetchResult = Option<Result<AccessToken, GenesysError>>;
@@ -98,6 +124,7 @@ struct State {
     next_id: u64,
     /// No background refresh starts before this instant (the last token request failed).
     refresh_paused_until: Option<Instant>,
+    last_request: Option<LastRequest>,
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -154,12 +181,18 @@ impl Ticket {
             let expires_at = fresh.requested_at + lifetime;
             state.current = Some(Cached {
                 token: token.clone(),
+                obtained_at: fresh.requested_at,
                 refresh_at: expires_at - refresh_margin(lifetime),
                 expires_at,
             });
             token
         });
-        state.refresh_paused_until = result.is_err().then(|| Instant::now() + REFRESH_COOLDOWN);
+        let now = Instant::now();
+        state.refresh_paused_until = result.is_err().then(|| now + REFRESH_COOLDOWN);
+        state.last_request = Some(LastRequest {
+            finished: now,
+            outcome: result.as_ref().map_or_else(GenesysError::kind, |_| "ok"),
+        });
         if state.in_flight.as_ref().is_some_and(|(id, _)| *id == self.id) {
             state.in_flight = None;
         }
@@ -227,6 +260,25 @@ impl TokenCache {
             .current
             .as_ref()
             .is_some_and(|c| now < c.expires_at)
+    }
+
+    /// What the cache holds at `now`.
+    pub fn state(&self, now: Instant) -> TokenState {
+        let state = lock(&self.state);
+        let held = state.current.as_ref().filter(|c| now < c.expires_at);
+        TokenState {
+            held: held.is_some(),
+            age: held.map(|c| now.saturating_duration_since(c.obtained_at)),
+            expires_in: held.map(|c| c.expires_at - now),
+            refresh_in: held.map(|c| c.refresh_at.saturating_duration_since(now)),
+            last_request: state
+                .last_request
+                .map(|last| (now.saturating_duration_since(last.finished), last.outcome)),
+            paused_for: state
+                .refresh_paused_until
+                .filter(|until| *until > now)
+                .map(|until| until - now),
+        }
     }
 
     /// Drops the cached token if it is still the one of `generation` (a 401 came back for it).
@@ -401,6 +453,46 @@ mod tests {
             Duration::from_millis(1500)
         );
         assert_eq!(refresh_margin(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_state_reports_the_held_token_and_the_last_request_without_the_token() {
+        let cache = TokenCache::new();
+        assert_eq!(cache.state(Instant::now()), TokenState::default());
+        get_fetching(&cache, false, "t1", 600 * SEC).await;
+        let state = cache.state(Instant::now());
+        assert!(state.held);
+        assert!(state.expires_in.unwrap() <= 600 * SEC && state.expires_in.unwrap() > 590 * SEC);
+        assert!(
+            state.refresh_in.unwrap() <= 540 * SEC,
+            "due a minute before expiry"
+        );
+        assert_eq!(state.last_request.map(|(_, outcome)| outcome), Some("ok"));
+        assert_eq!(state.paused_for, None);
+
+        let failed = cache
+            .get(
+                true,
+                far(),
+                || async {
+                    Err(GenesysError::Transport {
+                        message: "refused".into(),
+                        correlation_id: None,
+                    })
+                },
+                no_refresh,
+            )
+            .await;
+        assert!(failed.is_err());
+        let state = cache.state(Instant::now());
+        assert!(state.held, "the earlier token is still valid");
+        assert_eq!(state.last_request.map(|(_, outcome)| outcome), Some("transport"));
+        assert!(
+            state
+                .paused_for
+                .is_some_and(|p| p <= REFRESH_COOLDOWN && p > REFRESH_COOLDOWN / 2)
+        );
+        assert!(!format!("{state:?}").contains("t1"));
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -310,7 +310,7 @@ async fn a_wrong_client_secret_fails_as_upstream_auth_after_one_token_request() 
     assert_eq!(token_calls(&mock).len(), 1, "no retry storm on bad credentials");
     assert!(guest_calls(&mock).is_empty());
     assert_eq!(recorder.token_refreshes(), ["upstream_auth"]);
-    assert!(!client.has_token());
+    assert!(!client.status().token.held);
     assert!(!err.to_string().contains("not-the-secret"));
 }
 
@@ -339,10 +339,10 @@ async fn a_client_without_the_guest_scope_fails_as_upstream_auth_without_refresh
 async fn fetch_token_gets_a_token_with_basic_auth_and_the_client_credentials_form() {
     let mock = emulator();
     let (client, recorder) = client(config(&mock));
-    assert!(!client.has_token());
+    assert!(!client.status().token.held);
     let status = client.fetch_token().await.expect("token");
     assert_eq!(status.expires_in, Duration::from_secs(86_400));
-    assert!(client.has_token());
+    assert!(client.status().token.held);
     assert_eq!(recorder.token_refreshes(), ["ok"]);
 
     let tokens = token_calls(&mock);
@@ -385,5 +385,5 @@ async fn a_token_lifetime_too_large_for_the_clock_is_still_cached_and_used() {
 
     let status = client.fetch_token().await.expect("a token");
     assert_eq!(status.expires_in, genesys_client::LONGEST_TOKEN_LIFETIME);
-    assert!(client.has_token());
+    assert!(client.status().token.held);
 }

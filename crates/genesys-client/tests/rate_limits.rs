@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use domain::genesys::GUESTS_PATH;
-use genesys_client::{GenesysApi, GenesysError, LONGEST_RETRY_AFTER, Operation};
+use genesys_client::{
+    AllowanceSettings, GenesysApi, GenesysClient, GenesysError, LONGEST_RETRY_AFTER, Operation,
+};
 use mock_genesys::FaultSpec;
 
 fn rate_limit_fault(retry_after: &str, times: u32) -> FaultSpec {
@@ -142,4 +144,86 @@ async fn a_retry_after_too_large_for_the_clock_fails_fast_as_rate_limited() {
         .unwrap_err();
     assert!(matches!(again, GenesysError::RateLimited { .. }), "{again:?}");
     assert_eq!(guest_calls(&mock).len(), 1);
+}
+
+/// A client whose allowance is `settings` (and the default retries).
+fn client_with_allowance(mock: &mock_genesys::MockServer, settings: AllowanceSettings) -> GenesysClient {
+    let mut config = config(mock);
+    config.allowance = settings;
+    client(config).0
+}
+
+#[actix_rt::test]
+async fn the_budget_refuses_at_once_what_its_share_has_no_room_for() {
+    let mock = emulator();
+    // 60 a minute in bursts of 3: the fourth call at once finds no room.
+    let client = client_with_allowance(
+        &mock,
+        AllowanceSettings {
+            requests_per_minute: 60,
+            share: 1.0,
+            burst: 3,
+        },
+    );
+    let started = Instant::now();
+    let mut outcomes = Vec::new();
+    for _ in 0..5 {
+        outcomes.push(client.create_guest(&guest_request(SUPPORT_QUEUE)).await);
+    }
+    assert!(outcomes[..3].iter().all(Result::is_ok), "{outcomes:?}");
+    for refused in &outcomes[3..] {
+        assert!(
+            matches!(refused, Err(GenesysError::RateLimited { retry_after, .. }) if *retry_after <= Duration::from_secs(1)),
+            "{refused:?}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refusals are immediate"
+    );
+    assert_eq!(guest_calls(&mock).len(), 3, "nothing refused reached Genesys");
+    assert_eq!(client.status().budget_left, 0);
+}
+
+#[actix_rt::test]
+async fn stops_before_genesys_reported_window_is_spent_when_another_client_shares_it() {
+    let mock = emulator_with(mock_genesys::MockSettings {
+        rate_limit: Some(mock_genesys::RateLimit {
+            requests: 10,
+            window_seconds: 60,
+        }),
+        ..mock_genesys::MockSettings::default()
+    });
+    // Another process of the same OAuth client already spent 6 of the 10.
+    let other = client(config(&mock)).0;
+    for _ in 0..6 {
+        other.create_guest(&guest_request(SUPPORT_QUEUE)).await.unwrap();
+    }
+    // This process' own budget would allow far more; Genesys' window says 4 are left.
+    let this = client(config(&mock)).0;
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let this = &this;
+            async move {
+                let mut outcomes = Vec::new();
+                for _ in 0..5 {
+                    outcomes.push(this.create_guest(&guest_request(SUPPORT_QUEUE)).await.is_ok());
+                }
+                outcomes
+            }
+        })
+        .collect();
+    let outcomes: Vec<bool> = futures_util::future::join_all(callers)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let statuses = statuses(&guest_calls(&mock));
+    let rejected = statuses.iter().filter(|s| **s == 429).count();
+    assert!(rejected <= 1, "Genesys answered {rejected} 429s: {statuses:?}");
+    assert!(
+        outcomes.iter().filter(|ok| **ok).count() >= 3,
+        "what was left of the window was used: {outcomes:?}"
+    );
+    assert!(this.status().window_remaining.is_some_and(|left| left <= 1));
 }

@@ -136,6 +136,7 @@ fn config(responder: &HttpsResponder) -> GenesysConfig {
             ..RetrySettings::default()
         },
         max_connections_per_worker: 4,
+        allowance: genesys_client::AllowanceSettings::default(),
     }
 }
 
@@ -149,7 +150,7 @@ async fn trusting_the_private_ca_the_token_is_fetched_over_tls() {
     let status = client.fetch_token().await.expect("the token is fetched over TLS");
 
     assert_eq!(status.expires_in, Duration::from_secs(86399));
-    assert!(client.has_token());
+    assert!(client.status().token.held);
     assert_eq!(
         responder.received(),
         [format!("POST {OAUTH_TOKEN_PATH} HTTP/1.1")]
@@ -172,7 +173,7 @@ async fn trusting_only_the_public_roots_the_private_certificate_is_refused() {
         panic!("a transport error expected, got {error:?}");
     };
     assert!(message.to_lowercase().contains("certificate"), "{message}");
-    assert!(!client.has_token());
+    assert!(!client.status().token.held);
     assert!(responder.received().is_empty(), "no request passed the handshake");
 }
 

@@ -2,6 +2,7 @@
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
+use genesys_client::GenesysApi;
 
 use crate::state::AppState;
 
@@ -11,7 +12,9 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 /// Prometheus metrics in the OpenMetrics text format.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Metrics", content_type = "application/openmetrics-text", body = String)))]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(state: web::Data<AppState>, genesys: web::Data<dyn GenesysApi>) -> HttpResponse {
+    let tracked = state.limiter.as_ref().map(|limiter| limiter.tracked_ips());
+    state.metrics.set_live(&genesys.status(), tracked);
     HttpResponse::Ok()
         .insert_header((actix_web::http::header::CONTENT_TYPE, OPENMETRICS))
         .body(state.metrics.encode())

@@ -1,5 +1,7 @@
 //! `POST /api/webchat/guest-token`: checks the caller, then asks Genesys for a guest.
 
+use std::time::Duration;
+
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Attributes;
@@ -28,14 +30,16 @@ use crate::state::{AppState, GuestPolicy};
         (status = 201, description = "Guest created", body = crate::schemas::GuestTokenResponseBody,
             headers(("X-Request-ID" = String), ("Cache-Control" = String, description = "no-store"))),
         (status = 400, description = "invalid_request: the body or a field is invalid (detail names the field)", body = crate::schemas::Problem, content_type = "application/problem+json"),
+        (status = 408, description = "request_timeout: the body did not arrive in time", body = crate::schemas::Problem, content_type = "application/problem+json"),
         (status = 403, description = "origin_not_allowed or queue_not_allowed", body = crate::schemas::Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = crate::schemas::Problem, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = crate::schemas::Problem, content_type = "application/problem+json"),
+        (status = 431, description = "headers_too_large: too many or too large request headers", body = crate::schemas::Problem, content_type = "application/problem+json"),
         (status = 422, description = "unknown_queue: Genesys has no such queue", body = crate::schemas::Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate_limited: this caller's limit or Genesys' beyond the retry budget", body = crate::schemas::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 502, description = "upstream_auth_failed or upstream_error", body = crate::schemas::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "not_ready: no Genesys token yet, or shutting down", body = crate::schemas::Problem, content_type = "application/problem+json",
+        (status = 503, description = "not_ready: no Genesys token yet", body = crate::schemas::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 504, description = "upstream_timeout", body = crate::schemas::Problem, content_type = "application/problem+json"),
     )
@@ -50,22 +54,26 @@ pub async fn issue_guest_token(
         let client = limiter.client_ip(req.peer_addr().map(|a| a.ip()), forwarded_for(&req).as_deref());
         if let Err(retry_after) = limiter.check(client) {
             state.metrics.rate_limited();
-            tracing::info!(client_ip = %client, "refused by the per-client limit");
+            tracing::info!(client = %limiter.key(client), "refused by the per-client limit");
             return Err(ApiError::RateLimited { retry_after });
         }
     }
     check_origin(&req, &state.policy)?;
     check_json_content_type(&req)?;
-    let body = read_body(&req, payload, state.policy.body_limit_bytes).await?;
+    let body = read_body(
+        &req,
+        payload,
+        state.policy.body_limit_bytes,
+        state.policy.body_timeout,
+    )
+    .await?;
     let request = GuestTokenRequest::from_json_slice(&body).map_err(ApiError::InvalidRequest)?;
     if let Some(allowed) = &state.policy.allowed_queues
         && !allowed.contains(&request.queue_id)
     {
         return Err(ApiError::QueueNotAllowed(request.queue_id));
     }
-    if state.lifecycle.is_shutting_down() {
-        return Err(ApiError::ShuttingDown);
-    }
+    // A draining service keeps serving: the load balancer is still moving traffic away.
     if !state.lifecycle.is_logged_in() {
         return Err(ApiError::NotReady);
     }
@@ -171,7 +179,14 @@ fn check_json_content_type(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
-async fn read_body(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+/// The whole body, at most `limit` bytes, arrived within `deadline` (a client trickling it is cut
+/// off with 408; the head has its own deadline in the server).
+pub async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    deadline: Duration,
+) -> Result<web::Bytes, ApiError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -180,9 +195,10 @@ async fn read_body(req: &HttpRequest, payload: web::Payload, limit: usize) -> Re
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    match payload.to_bytes_limited(limit).await {
-        Err(_) => Err(ApiError::PayloadTooLarge { limit }),
-        Ok(Err(_)) => Err(ApiError::UnreadableBody),
-        Ok(Ok(body)) => Ok(body),
+    match actix_rt::time::timeout(deadline, payload.to_bytes_limited(limit)).await {
+        Err(_elapsed) => Err(ApiError::BodyTimeout { limit: deadline }),
+        Ok(Err(_)) => Err(ApiError::PayloadTooLarge { limit }),
+        Ok(Ok(Err(_))) => Err(ApiError::UnreadableBody),
+        Ok(Ok(Ok(body))) => Ok(body),
     }
 }

@@ -13,7 +13,7 @@ use actix_web::web;
 use domain::api::{GUEST_TOKEN_PATH, PROBLEM_JSON};
 use domain::genesys::{CreateGuestRequest, CreateGuestResponse, GuestRoutingEcho};
 use domain::{LanguageTag, QueueId};
-use genesys_client::{GenesysError, MockGenesysApi, TokenStatus};
+use genesys_client::{GenesysError, MockGenesysApi, TokenState, UpstreamStatus};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -31,7 +31,7 @@ const ALLOWED_ORIGIN: &str = "http://localhost:8080";
 struct Harness {
     policy: GuestPolicy,
     logged_in: bool,
-    shutting_down: bool,
+    draining: bool,
     /// Per second, burst and trusted proxies of the per-IP limiter, when on.
     rate_limit: Option<(f64, u32, Vec<IpNetwork>)>,
     metrics: Arc<Metrics>,
@@ -47,9 +47,12 @@ impl Harness {
                 source_system: "embedded-widget".to_owned(),
                 default_language: LanguageTag::default(),
                 body_limit_bytes: 4096,
+                body_timeout: Duration::from_secs(10),
+                max_header_count: 64,
+                max_header_bytes: 8192,
             },
             logged_in: true,
-            shutting_down: false,
+            draining: false,
             rate_limit: None,
             metrics: Arc::new(Metrics::new()),
         }
@@ -60,8 +63,8 @@ impl Harness {
         if self.logged_in {
             lifecycle.mark_logged_in();
         }
-        if self.shutting_down {
-            lifecycle.begin_shutdown();
+        if self.draining {
+            lifecycle.begin_drain();
         }
         let limiter = self
             .rate_limit
@@ -74,6 +77,7 @@ impl Harness {
                     trusted_proxies,
                     max_tracked_ips: 100,
                     prune_interval: Duration::from_secs(60),
+                    ipv6_prefix: 64,
                 }))
             });
         web::Data::new(AppState {
@@ -522,18 +526,27 @@ async fn maps_an_exhausted_budget_to_504() {
 }
 
 #[actix_web::test]
-async fn answers_not_ready_before_the_first_token_and_while_shutting_down() {
+async fn answers_not_ready_before_the_first_token_and_keeps_serving_while_draining() {
     let mut starting = Harness::new();
     starting.logged_in = false;
     let res = starting.send(untouched(), seed_request()).await;
     assert_eq!(header_str(&res, header::RETRY_AFTER), Some("5"));
     problem(res, 503, "not_ready").await;
 
-    let mut stopping = Harness::new();
-    stopping.shutting_down = true;
-    let res = stopping.send(untouched(), seed_request()).await;
-    assert!(res.headers().contains_key(header::RETRY_AFTER));
-    problem(res, 503, "not_ready").await;
+    let mut draining = Harness::new();
+    draining.draining = true;
+    let mut genesys = MockGenesysApi::new();
+    genesys
+        .expect_create_guest()
+        .times(1)
+        .returning(|request| Ok(created(request, Duration::from_secs(60))));
+    let res = draining.send(genesys, seed_request()).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(
+        res.response().head().connection_type(),
+        actix_web::http::ConnectionType::Close,
+        "keep-alive clients are asked to move on"
+    );
 }
 
 #[actix_web::test]
@@ -638,40 +651,53 @@ async fn exposes_request_id_and_retry_after_to_allowed_origins() {
     problem(res, 503, "not_ready").await;
 }
 
+/// A client whose status shows `token` (and nothing may be sent).
+fn reporting(token: TokenState) -> MockGenesysApi {
+    let mut mock = untouched();
+    mock.expect_status().return_const(UpstreamStatus {
+        token,
+        gate_open: true,
+        ..UpstreamStatus::default()
+    });
+    mock
+}
+
 #[actix_web::test]
-async fn readiness_follows_login_token_and_shutdown() {
-    let mut ready = MockGenesysApi::new();
-    ready.expect_has_token().return_const(true);
+async fn readiness_reads_login_token_and_drain_without_calling_genesys() {
+    let held = TokenState {
+        held: true,
+        age: Some(Duration::from_secs(7)),
+        expires_in: Some(Duration::from_secs(86_000)),
+        refresh_in: Some(Duration::from_secs(77_000)),
+        last_request: Some((Duration::from_secs(7), "ok")),
+        paused_for: None,
+    };
     let res = Harness::new()
-        .send(ready, TestRequest::get().uri("/readyz"))
+        .send(reporting(held), TestRequest::get().uri("/readyz"))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = test::read_body_json(res).await;
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["token"]["ageSeconds"], 7);
+    assert_eq!(body["token"]["lastRefresh"], "ok");
 
-    // A token that lapsed while idle is refreshed by the probe.
-    let mut lapsed = MockGenesysApi::new();
-    lapsed.expect_has_token().return_const(false);
-    lapsed.expect_fetch_token().times(1).returning(|| {
-        Ok(TokenStatus {
-            expires_in: Duration::from_secs(86400),
-        })
-    });
+    // A token that lapsed while Genesys was unreachable is not fetched by the probe.
+    let lapsed = TokenState {
+        last_request: Some((Duration::from_secs(3), "transport")),
+        paused_for: Some(Duration::from_secs(2)),
+        ..TokenState::default()
+    };
     let res = Harness::new()
-        .send(lapsed, TestRequest::get().uri("/readyz"))
+        .send(reporting(lapsed), TestRequest::get().uri("/readyz"))
         .await;
-    assert_eq!(res.status(), StatusCode::OK);
-
-    let mut unreachable = MockGenesysApi::new();
-    unreachable.expect_has_token().return_const(false);
-    unreachable.expect_fetch_token().times(1).returning(|| {
-        Err(GenesysError::Transport {
-            message: "refused".into(),
-            correlation_id: None,
-        })
-    });
-    let res = Harness::new()
-        .send(unreachable, TestRequest::get().uri("/readyz"))
-        .await;
-    problem(res, 503, "not_ready").await;
+    let body = problem(res, 503, "not_ready").await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("failed (transport) 3 s ago"),
+        "{body}"
+    );
 
     let mut starting = Harness::new();
     starting.logged_in = false;
@@ -685,7 +711,7 @@ async fn readiness_follows_login_token_and_shutdown() {
     .await;
 
     let mut stopping = Harness::new();
-    stopping.shutting_down = true;
+    stopping.draining = true;
     problem(
         stopping
             .send(untouched(), TestRequest::get().uri("/readyz"))
@@ -716,7 +742,10 @@ async fn metrics_use_route_patterns_not_raw_paths() {
         )
         .await;
     let res = harness
-        .send(MockGenesysApi::new(), TestRequest::get().uri("/metrics"))
+        .send(
+            reporting(TokenState::default()),
+            TestRequest::get().uri("/metrics"),
+        )
         .await;
     assert!(
         header_str(&res, header::CONTENT_TYPE)
@@ -727,6 +756,42 @@ async fn metrics_use_route_patterns_not_raw_paths() {
     assert!(text.contains(r#"route="/livez",status="200""#), "{text}");
     assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
     assert!(!text.contains("/random/path/123"), "{text}");
+}
+
+#[actix_web::test]
+async fn metrics_report_the_budget_the_gate_the_token_and_tracked_clients() {
+    let mut harness = Harness::new();
+    harness.rate_limit = Some((1.0, 5, Vec::new()));
+    let mut genesys = MockGenesysApi::new();
+    genesys
+        .expect_create_guest()
+        .times(1)
+        .returning(|request| Ok(created(request, Duration::from_secs(60))));
+    genesys.expect_status().return_const(UpstreamStatus {
+        token: TokenState {
+            held: true,
+            ..TokenState::default()
+        },
+        budget_left: 4,
+        window_remaining: Some(250),
+        in_flight: 2,
+        gate_open: false,
+    });
+    let mut responses = harness
+        .send_all(genesys, vec![seed_request(), TestRequest::get().uri("/metrics")])
+        .await;
+    let res = responses.remove(1);
+    let text = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    for line in [
+        "genesys_budget_left 4",
+        "genesys_window_remaining 250",
+        "genesys_gate_open 0",
+        "genesys_requests_in_flight 2",
+        "genesys_token_held 1",
+        "rate_limit_tracked_clients 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
 }
 
 #[actix_web::test]

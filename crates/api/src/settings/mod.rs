@@ -23,7 +23,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use domain::{LanguageTag, QueueId};
-use genesys_client::{Endpoints, GenesysConfig, RetrySettings};
+use genesys_client::{AllowanceSettings, Endpoints, GenesysConfig, RetrySettings};
 use secrecy::SecretString;
 
 pub use network::{AllowedOrigin, IpNetwork, canonical, plain_http_allowed};
@@ -58,6 +58,8 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// Log format and filter.
     pub log: LogSettings,
+    /// Adjustments validation made that the operator should hear of (logged at start-up).
+    pub notes: Vec<String>,
 }
 
 /// The HTTP server.
@@ -76,6 +78,20 @@ pub struct ServerSettings {
     pub drain_delay: Duration,
     /// After the listener closes, how long in-flight requests may take to finish.
     pub shutdown_timeout: Duration,
+    /// How long a client may take to send a request's head (408 after it).
+    pub request_head_timeout: Duration,
+    /// How long a client may take to send a request's body (408 after it).
+    pub body_timeout: Duration,
+    /// How long a connection may take to close once its response is sent.
+    pub client_disconnect_timeout: Duration,
+    /// How long an idle keep-alive connection stays open.
+    pub keep_alive: Duration,
+    /// Most connections one worker serves at once; more wait in the listen queue.
+    pub max_connections_per_worker: usize,
+    /// Most request headers accepted (431 above it).
+    pub max_header_count: usize,
+    /// Most bytes of request header names and values accepted (431 above it).
+    pub max_header_bytes: usize,
 }
 
 /// How to reach Genesys.
@@ -95,6 +111,10 @@ pub struct GenesysSettings {
     pub login_retry_initial: Duration,
     /// Longest wait between background login attempts.
     pub login_retry_max: Duration,
+    /// How much of Genesys' allowance this process spends.
+    pub allowance: AllowanceSettings,
+    /// The largest share of that budget one client may take (its per-IP limit is capped to it).
+    pub max_client_share: f64,
 }
 
 impl fmt::Debug for GenesysSettings {
@@ -105,6 +125,7 @@ impl fmt::Debug for GenesysSettings {
             .field("client_secret", &"[redacted]")
             .field("retry", &self.retry)
             .field("max_connections_per_worker", &self.max_connections_per_worker)
+            .field("allowance", &self.allowance)
             .finish_non_exhaustive()
     }
 }
@@ -118,6 +139,7 @@ impl GenesysSettings {
             client_secret: self.client_secret.clone(),
             retry: self.retry.clone(),
             max_connections_per_worker: self.max_connections_per_worker,
+            allowance: self.allowance.clone(),
         }
     }
 }
@@ -155,10 +177,12 @@ pub struct RateLimitSettings {
     pub burst: u32,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNetwork>,
-    /// Most client IPs tracked at once; beyond it, new IPs share one bucket.
+    /// Most clients tracked at once; a newcomer past it evicts the client seen least recently.
     pub max_tracked_ips: usize,
     /// How often idle entries are dropped.
     pub prune_interval: Duration,
+    /// IPv6 clients are keyed by this many leading bits of their address (64: one subscriber).
+    pub ipv6_prefix: u8,
 }
 
 /// Log format and filter.

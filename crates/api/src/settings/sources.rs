@@ -39,6 +39,13 @@ pub(super) struct RawServer {
     pub body_limit_bytes: usize,
     pub drain_delay_ms: u64,
     pub shutdown_timeout_seconds: u64,
+    pub request_head_timeout_ms: u64,
+    pub body_timeout_ms: u64,
+    pub client_disconnect_timeout_ms: u64,
+    pub keep_alive_seconds: u64,
+    pub max_connections_per_worker: usize,
+    pub max_header_count: usize,
+    pub max_header_bytes: usize,
 }
 
 #[derive(Deserialize)]
@@ -65,6 +72,10 @@ pub(super) struct RawGenesys {
     pub backoff_cap_ms: u64,
     pub login_retry_initial_ms: u64,
     pub login_retry_max_ms: u64,
+    pub requests_per_minute: u32,
+    pub budget_share: f64,
+    pub budget_burst: u32,
+    pub max_client_share: f64,
 }
 
 pub(super) fn empty_secret() -> SecretString {
@@ -99,6 +110,7 @@ pub(super) struct RawRateLimit {
     pub trusted_proxies: Vec<String>,
     pub max_tracked_ips: usize,
     pub prune_interval_seconds: u64,
+    pub ipv6_prefix: u8,
 }
 
 #[derive(Deserialize)]

@@ -126,8 +126,8 @@ fn app_variables_keep_text_values_verbatim_even_when_they_look_like_numbers() {
 
 #[test]
 fn the_rate_may_be_a_fraction_but_not_zero() {
-    let s = Settings::load(&config_dir(), &env(&[("APP__RATE_LIMIT__PER_SECOND", "0.5")])).unwrap();
-    assert_eq!(s.rate_limit.per_second, 0.5);
+    let s = Settings::load(&config_dir(), &env(&[("APP__RATE_LIMIT__PER_SECOND", "0.25")])).unwrap();
+    assert_eq!(s.rate_limit.per_second, 0.25);
     let p = problems(&[("APP__RATE_LIMIT__PER_SECOND", "0")]);
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(p[0].starts_with("rate_limit.per_second:"), "{p:?}");

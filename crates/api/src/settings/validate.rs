@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use domain::{LanguageTag, QueueId};
-use genesys_client::{Endpoints, RetrySettings};
+use genesys_client::{AllowanceSettings, Endpoints, RetrySettings};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::network::url_host;
@@ -39,12 +39,16 @@ pub(super) fn validate(environment: String, raw: RawSettings) -> Result<Settings
         rate_limit,
         log,
     } = raw;
+    let mut notes = Vec::new();
     let server = server_settings(server, &mut problems);
     let genesys = genesys_settings(genesys, production, &mut problems);
     let guest = guest_settings(guest, &mut problems);
     let cors = cors_settings(cors, production, &mut problems);
-    let rate_limit = rate_limit_settings(rate_limit, &mut problems);
+    let mut rate_limit = rate_limit_settings(rate_limit, production, &mut problems);
     let log = log_settings(log, &mut problems);
+    if let Some(genesys) = &genesys {
+        cap_to_client_share(&mut rate_limit, genesys, &mut notes);
+    }
     match (genesys, problems.is_empty()) {
         (Some(genesys), true) => Ok(Settings {
             environment,
@@ -54,8 +58,36 @@ pub(super) fn validate(environment: String, raw: RawSettings) -> Result<Settings
             cors,
             rate_limit,
             log,
+            notes,
         }),
         _ => Err(ConfigProblems(problems)),
+    }
+}
+
+/// No client may take more than `genesys.max_client_share` of the upstream budget: its per-IP
+/// rate and burst are capped to that share.
+fn cap_to_client_share(
+    rate_limit: &mut RateLimitSettings,
+    genesys: &GenesysSettings,
+    notes: &mut Vec<String>,
+) {
+    if !rate_limit.enabled {
+        return;
+    }
+    let share_per_minute = genesys.allowance.budget_per_minute() * genesys.max_client_share;
+    let rate_cap = (share_per_minute / 60.0).max(MIN_RATE_PER_SECOND);
+    let burst_cap = (share_per_minute.floor() as u32).max(1);
+    if rate_limit.per_second > rate_cap || rate_limit.burst > burst_cap {
+        notes.push(format!(
+            "rate_limit: {}/s with a burst of {} would let one client take more than              genesys.max_client_share ({}) of the Genesys budget ({:.1} calls a minute); capped to              {rate_cap:.4}/s with a burst of {}",
+            rate_limit.per_second,
+            rate_limit.burst,
+            genesys.max_client_share,
+            genesys.allowance.budget_per_minute(),
+            rate_limit.burst.min(burst_cap),
+        ));
+        rate_limit.per_second = rate_limit.per_second.min(rate_cap);
+        rate_limit.burst = rate_limit.burst.min(burst_cap);
     }
 }
 
@@ -66,6 +98,29 @@ fn server_settings(server: RawServer, problems: &mut Problems) -> ServerSettings
     if server.body_limit_bytes < 64 {
         problems.push("server.body_limit_bytes: must be at least 64".to_owned());
     }
+    for (name, value) in [
+        ("server.request_head_timeout_ms", server.request_head_timeout_ms),
+        ("server.body_timeout_ms", server.body_timeout_ms),
+        (
+            "server.client_disconnect_timeout_ms",
+            server.client_disconnect_timeout_ms,
+        ),
+    ] {
+        if value == 0 {
+            problems.push(format!(
+                "{name}: must be greater than 0 (0 would mean no deadline)"
+            ));
+        }
+    }
+    if server.max_connections_per_worker == 0 {
+        problems.push("server.max_connections_per_worker: must be at least 1".to_owned());
+    }
+    if !(16..=1024).contains(&server.max_header_count) {
+        problems.push("server.max_header_count: must be from 16 to 1024".to_owned());
+    }
+    if !(1024..=65_536).contains(&server.max_header_bytes) {
+        problems.push("server.max_header_bytes: must be from 1024 to 65536".to_owned());
+    }
     ServerSettings {
         host: server.host.trim().to_owned(),
         port: server.port,
@@ -73,6 +128,13 @@ fn server_settings(server: RawServer, problems: &mut Problems) -> ServerSettings
         body_limit_bytes: server.body_limit_bytes,
         drain_delay: ms(server.drain_delay_ms),
         shutdown_timeout: Duration::from_secs(server.shutdown_timeout_seconds),
+        request_head_timeout: ms(server.request_head_timeout_ms),
+        body_timeout: ms(server.body_timeout_ms),
+        client_disconnect_timeout: ms(server.client_disconnect_timeout_ms),
+        keep_alive: Duration::from_secs(server.keep_alive_seconds),
+        max_connections_per_worker: server.max_connections_per_worker,
+        max_header_count: server.max_header_count,
+        max_header_bytes: server.max_header_bytes,
     }
 }
 
@@ -180,6 +242,19 @@ fn genesys_settings(
     if genesys.max_connections_per_worker == 0 {
         problems.push("genesys.max_connections_per_worker: must be at least 1".to_owned());
     }
+    let allowance = AllowanceSettings {
+        requests_per_minute: genesys.requests_per_minute,
+        share: genesys.budget_share,
+        burst: genesys.budget_burst,
+    };
+    if let Err(why) = allowance.check() {
+        problems.push(format!(
+            "genesys.requests_per_minute, budget_share, budget_burst: {why}"
+        ));
+    }
+    if !(genesys.max_client_share > 0.0 && genesys.max_client_share <= 1.0) {
+        problems.push("genesys.max_client_share: must be above 0 and at most 1".to_owned());
+    }
     Some(GenesysSettings {
         endpoints: endpoints?,
         client_id: genesys.client_id.trim().to_owned(),
@@ -195,6 +270,8 @@ fn genesys_settings(
         max_connections_per_worker: genesys.max_connections_per_worker,
         login_retry_initial: ms(genesys.login_retry_initial_ms),
         login_retry_max: ms(genesys.login_retry_max_ms),
+        allowance,
+        max_client_share: genesys.max_client_share,
     })
 }
 
@@ -242,7 +319,11 @@ fn cors_settings(cors: RawCors, production: bool, problems: &mut Problems) -> Co
     }
 }
 
-fn rate_limit_settings(rate_limit: RawRateLimit, problems: &mut Problems) -> RateLimitSettings {
+fn rate_limit_settings(
+    rate_limit: RawRateLimit,
+    production: bool,
+    problems: &mut Problems,
+) -> RateLimitSettings {
     let mut trusted_proxies = Vec::new();
     for raw in &rate_limit.trusted_proxies {
         match raw.parse::<IpNetwork>() {
@@ -265,6 +346,14 @@ fn rate_limit_settings(rate_limit: RawRateLimit, problems: &mut Problems) -> Rat
         if rate_limit.prune_interval_seconds == 0 {
             problems.push("rate_limit.prune_interval_seconds: must be at least 1".to_owned());
         }
+    } else if production {
+        problems.push(
+            "rate_limit.enabled: must be true in production (without a per-client limit one client              can spend the whole Genesys allowance)"
+                .to_owned(),
+        );
+    }
+    if !(32..=128).contains(&rate_limit.ipv6_prefix) {
+        problems.push("rate_limit.ipv6_prefix: must be from 32 to 128 (64 keys one subscriber)".to_owned());
     }
     RateLimitSettings {
         enabled: rate_limit.enabled,
@@ -273,6 +362,7 @@ fn rate_limit_settings(rate_limit: RawRateLimit, problems: &mut Problems) -> Rat
         trusted_proxies,
         max_tracked_ips: rate_limit.max_tracked_ips,
         prune_interval: Duration::from_secs(rate_limit.prune_interval_seconds),
+        ipv6_prefix: rate_limit.ipv6_prefix,
     }
 }
 

@@ -12,6 +12,8 @@ use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod raw;
+
 use api::settings::LogFormat;
 use api::{Application, Settings, ShutdownTrigger, StartupError, telemetry};
 use domain::api::GUEST_TOKEN_PATH;

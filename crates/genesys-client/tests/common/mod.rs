@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use domain::genesys::{CreateGuestRequest, GUESTS_PATH, GuestRouting, OAUTH_TOKEN_PATH};
 use genesys_client::{
-    Endpoints, GenesysClient, GenesysConfig, GenesysShared, Operation, RetrySettings, UpstreamObserver,
+    AllowanceSettings, Endpoints, GenesysClient, GenesysConfig, GenesysShared, Operation, RetrySettings,
+    UpstreamObserver,
 };
 use mock_genesys::{JournalEntry, MockServer, MockSettings};
 use tokio::sync::{Notify, watch};
@@ -49,6 +50,16 @@ pub fn config_for(mock: &MockServer, client_id: &str, secret: &str, retry: Retry
         client_secret: secret.to_owned().into(),
         retry,
         max_connections_per_worker: 256,
+        allowance: unlimited_allowance(),
+    }
+}
+
+/// An allowance no test of another mechanism comes near (the budget has tests of its own).
+pub fn unlimited_allowance() -> AllowanceSettings {
+    AllowanceSettings {
+        requests_per_minute: 6_000_000,
+        share: 0.5,
+        burst: 100_000,
     }
 }
 

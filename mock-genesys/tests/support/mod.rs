@@ -56,6 +56,8 @@ impl Harness {
     pub fn with(settings: MockSettings) -> Self {
         // awc builds its TLS config eagerly, which needs a process-wide rustls provider.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // jsonwebtoken is built without a backend: the tests verify tokens through jose's ring provider.
+        jose::install_provider();
         let server = MockServer::start(settings).expect("mock starts");
         let client = Client::builder()
             .disable_redirects()

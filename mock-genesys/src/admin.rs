@@ -7,8 +7,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::ADMIN_PREFIX;
+use crate::correlation::correlation_id;
+use crate::error_body::genesys_error;
 use crate::faults::FaultSpec;
-use crate::genesys::{correlation_id, genesys_error};
 use crate::settings::SettingsPatch;
 use crate::state::MockState;
 

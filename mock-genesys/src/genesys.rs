@@ -1,26 +1,25 @@
 //! The emulated Genesys routes and the pipeline every non-admin request goes through:
 //! correlation id, fault, latency, routing, rate limit, journal.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use domain::QueueId;
 use domain::genesys::{
-    CORRELATION_ID_HEADER, ClientCredentialsForm, CreateGuestRequest, CreateGuestResponse, ErrorDetail,
-    GUEST_CREATE_SCOPE, GUESTS_PATH, GenesysErrorBody, GuestRoutingEcho, GuestTokenClaims, OAUTH_TOKEN_PATH,
-    OAuthErrorResponse, OAuthTokenResponse, QUEUES_PATH_PREFIX, Queue, RATELIMIT_ALLOWED_HEADER,
-    RATELIMIT_COUNT_HEADER, RATELIMIT_RESET_HEADER, error_codes, oauth_error_codes,
+    ClientCredentialsForm, CreateGuestRequest, CreateGuestResponse, ErrorDetail, GUEST_CREATE_SCOPE,
+    GUESTS_PATH, GenesysErrorBody, GuestRoutingEcho, GuestTokenClaims, OAUTH_TOKEN_PATH, OAuthErrorResponse,
+    OAuthTokenResponse, QUEUES_PATH_PREFIX, Queue, RATELIMIT_ALLOWED_HEADER, RATELIMIT_COUNT_HEADER,
+    RATELIMIT_RESET_HEADER, error_codes, oauth_error_codes,
 };
 use serde::Serialize;
 use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::correlation::correlation_id;
+use crate::error_body::genesys_error;
 use crate::faults::FaultAnswer;
 use crate::journal::JournalEntry;
 use crate::settings::ClientConfig;
@@ -28,8 +27,6 @@ use crate::state::{Admission, MockState};
 
 /// Language Genesys applies when a guest request names none.
 const DEFAULT_LANGUAGE: &str = "en-us";
-/// Longest correlation id echoed back; longer ones are replaced.
-const MAX_CORRELATION_ID_LEN: usize = 256;
 /// Largest request body accepted (a guest body is at most ~70 KiB with 50 maximal attributes).
 pub(crate) const BODY_LIMIT_BYTES: usize = 1 << 20;
 /// The body a `malformed` fault answers: JSON cut off mid-value.
@@ -76,7 +73,7 @@ pub(crate) async fn handle(
         Some(FaultAnswer::Reset) => {
             // Journal first: the peer may act (and read the journal) as soon as the socket drops.
             state.journal(JournalEntry::record(id, received_at, &req, &body, 0));
-            crate::server::abort_connection(&req);
+            crate::connection::abort_connection(&req);
             tracing::debug!(method = %req.method(), path = req.path(), %correlation_id, "fault: connection reset");
             return HttpResponse::InternalServerError().force_close().finish();
         }
@@ -94,40 +91,6 @@ pub(crate) async fn handle(
     state.journal(JournalEntry::record(id, received_at, &req, &body, status));
     tracing::debug!(method = %req.method(), path = req.path(), status, %correlation_id, "answered");
     response
-}
-
-/// Echoes or creates `inin-correlation-id` on every answer, admin and error answers included.
-pub(crate) async fn with_correlation_id(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = correlation_id(req.request());
-    let mut res = next.call(req).await?;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        res.headers_mut()
-            .insert(HeaderName::from_static(CORRELATION_ID_HEADER), value);
-    }
-    Ok(res)
-}
-
-/// The correlation id already chosen for a request, kept in its extensions.
-#[derive(Clone)]
-pub(crate) struct CorrelationId(pub(crate) String);
-
-/// The request's own correlation id, or a new UUID (the same one for every call on one request).
-pub(crate) fn correlation_id(req: &HttpRequest) -> String {
-    if let Some(CorrelationId(id)) = req.extensions().get::<CorrelationId>() {
-        return id.clone();
-    }
-    let id = req
-        .headers()
-        .get(CORRELATION_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= MAX_CORRELATION_ID_LEN)
-        .map_or_else(|| Uuid::new_v4().to_string(), str::to_owned);
-    req.extensions_mut().insert(CorrelationId(id.clone()));
-    id
 }
 
 fn route(req: &HttpRequest, body: &[u8], state: &MockState, correlation_id: &str) -> HttpResponse {
@@ -156,17 +119,6 @@ fn route(req: &HttpRequest, body: &[u8], state: &MockState, correlation_id: &str
         format!("No resource matches {method} {path}"),
         correlation_id,
     )
-}
-
-/// A Genesys error answer with no details.
-pub(crate) fn genesys_error(
-    status: StatusCode,
-    code: &str,
-    message: impl Into<String>,
-    correlation_id: &str,
-) -> HttpResponse {
-    let body = GenesysErrorBody::new(status.as_u16(), code, message, correlation_id);
-    HttpResponse::build(status).json(body)
 }
 
 fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {

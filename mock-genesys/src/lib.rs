@@ -12,6 +12,9 @@
 //! or the HTTP admin API, which share the same state.
 
 mod admin;
+mod connection;
+mod correlation;
+mod error_body;
 mod faults;
 mod genesys;
 mod healthcheck;

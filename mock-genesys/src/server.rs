@@ -1,53 +1,17 @@
 //! The HTTP server: [`run`] for the binary, [`MockServer`] for in-process tests.
 
-use std::any::Any;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use actix_web::dev::{Extensions, Server, ServerHandle};
-use actix_web::{App, HttpRequest, HttpServer, web};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, web};
 use serde_json::Value;
 
 use crate::faults::FaultSpec;
 use crate::journal::JournalEntry;
 use crate::settings::{MockSettings, SettingsPatch};
 use crate::state::MockState;
-
-/// The connection's socket, kept so a `connection: reset` fault can abort it.
-#[cfg(unix)]
-struct ConnectionSocket(std::os::fd::OwnedFd);
-
-/// Stores a duplicate of each new connection's socket in its extensions.
-fn remember_socket(connection: &dyn Any, extensions: &mut Extensions) {
-    #[cfg(unix)]
-    if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
-        use std::os::fd::AsFd;
-        match stream.as_fd().try_clone_to_owned() {
-            Ok(fd) => {
-                extensions.insert(ConnectionSocket(fd));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot keep the connection's socket; reset faults will not apply");
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (connection, extensions);
-}
-
-/// Drops the request's TCP connection so that the peer sees a reset and no HTTP answer.
-pub(crate) fn abort_connection(req: &HttpRequest) {
-    #[cfg(unix)]
-    if let Some(socket) = req.conn_data::<ConnectionSocket>() {
-        let socket = socket2::SockRef::from(&socket.0);
-        // Linger 0 makes the final close send RST instead of a graceful FIN handshake.
-        let _ = socket.set_linger(Some(std::time::Duration::ZERO));
-        let _ = socket.shutdown(std::net::Shutdown::Both);
-    }
-    #[cfg(not(unix))]
-    let _ = req;
-}
 
 fn build(state: Arc<MockState>, listener: TcpListener, workers: Option<usize>) -> std::io::Result<Server> {
     let data = web::Data::from(state);
@@ -56,12 +20,12 @@ fn build(state: Arc<MockState>, listener: TcpListener, workers: Option<usize>) -
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(crate::genesys::BODY_LIMIT_BYTES))
             .wrap(actix_web::middleware::from_fn(
-                crate::genesys::with_correlation_id,
+                crate::correlation::with_correlation_id,
             ))
             .configure(crate::admin::configure)
             .default_service(web::to(crate::genesys::handle))
     })
-    .on_connect(remember_socket)
+    .on_connect(crate::connection::remember_socket)
     .listen(listener)?;
     Ok(match workers {
         // In-process servers leave signals to the test harness and stop at once.

@@ -33,6 +33,43 @@ pub const SESSION_TOKEN_MAX_CHARS: usize = 2048;
 
 const REDACTED: &str = "[redacted]";
 
+/// `code` values of the Genesys error bodies the web-messaging routes answer with.
+///
+/// Genesys' own codes for these failures are *unconfirmed*; these are the emulator's stable choices,
+/// one per failure a user can meet, so that a client can tell them apart. The generic ones
+/// (`bad.request`, `not.found`, `bad.credentials`, `missing.permissions`,
+/// `too.many.requests.retry.after`) are in [`crate::genesys::error_codes`].
+pub mod error_codes {
+    /// 403: the deployment's status is not `Active`.
+    pub const DEPLOYMENT_NOT_ACTIVE: &str = "deployment.not.active";
+    /// 400: the deployment has no OpenID Connect integration to redeem codes with.
+    pub const AUTHENTICATION_NOT_CONFIGURED: &str = "deployment.authentication.not.configured";
+    /// 403: the browser's `Origin` is not allowed by the deployment.
+    pub const ORIGIN_NOT_ALLOWED: &str = "origin.not.allowed";
+    /// 502: the identity provider's discovery document could not be read (unreachable, timed out,
+    /// an error status, or not a discovery document).
+    pub const IDP_DISCOVERY_FAILED: &str = "identity.provider.discovery.failed";
+    /// 502: the token endpoint could not redeem the code for a reason other than the code or the
+    /// client (unreachable, timed out, 5xx, another OAuth error, or not a token response).
+    pub const IDP_TOKEN_FAILED: &str = "identity.provider.token.failed";
+    /// 502: the identity provider's JWKS could not be read.
+    pub const IDP_JWKS_FAILED: &str = "identity.provider.jwks.failed";
+    /// 502: the token endpoint refused the integration's client (`invalid_client`: a wrong secret).
+    pub const IDP_CLIENT_REJECTED: &str = "identity.provider.client.rejected";
+    /// 400: the token endpoint refused the code (`invalid_grant`: used, expired, or bound to
+    /// another `redirect_uri` or PKCE verifier).
+    pub const AUTHORIZATION_CODE_INVALID: &str = "authorization.code.invalid";
+    /// 401: the ID token failed a check (signature, issuer, audience, expiry, nonce, ...); the
+    /// message names which.
+    pub const ID_TOKEN_INVALID: &str = "id.token.invalid";
+    /// 401: the refresh token is unknown, expired, revoked, or belongs to another deployment.
+    pub const REFRESH_TOKEN_INVALID: &str = "refresh.token.invalid";
+    /// 503: the emulator's session store is full.
+    pub const SESSION_STORE_FULL: &str = "session.store.full";
+    /// 503: the emulator holds as many WebSockets as it allows.
+    pub const WEBSOCKET_LIMIT_REACHED: &str = "websocket.limit.reached";
+}
+
 fn redact<T>(value: &Option<T>) -> Option<&'static str> {
     value.as_ref().map(|_| REDACTED)
 }

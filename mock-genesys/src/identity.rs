@@ -432,22 +432,23 @@ async fn call(
     for (name, value) in headers {
         request = request.insert_header((*name, value.as_str()));
     }
+    let timed_out = || format!("{method} {url} timed out after {} ms", client.timeout.as_millis());
     let exchange = async {
-        let mut response = request.send_body(body).await.map_err(|e| e.to_string())?;
+        let mut response = request.send_body(body).await.map_err(|e| match e {
+            // awc's own deadline (the same as ours) can strike first.
+            awc::error::SendRequestError::Timeout => timed_out(),
+            other => format!("{method} {url} failed: {other}"),
+        })?;
         let answer = response
             .body()
             .limit(MAX_ANSWER_BYTES)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("{method} {url} failed: {e}"))?;
         Ok::<_, String>((response.status(), answer))
     };
     let outcome = match actix_web::rt::time::timeout(client.timeout, exchange).await {
-        Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(why)) => Err(format!("{method} {url} failed: {why}")),
-        Err(_) => Err(format!(
-            "{method} {url} timed out after {} ms",
-            client.timeout.as_millis()
-        )),
+        Ok(outcome) => outcome,
+        Err(_) => Err(timed_out()),
     };
     if let Ok((status, _)) = &outcome {
         entry.status = status.as_u16();

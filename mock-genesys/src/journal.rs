@@ -11,6 +11,7 @@ use std::sync::Arc;
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use domain::genesys::OAUTH_TOKEN_PATH;
+use domain::webmessaging::{OAUTH_EXCHANGE_PATH, REFRESH_PATH, REVOKE_PATH};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -22,6 +23,19 @@ pub const JOURNAL_BODY_MAX_BYTES: usize = 16 * 1024;
 const ENTRY_OVERHEAD_BYTES: usize = 256;
 /// Form fields whose values never reach the journal.
 const SECRET_FORM_FIELDS: [&str; 4] = ["client_secret", "code", "code_verifier", "refresh_token"];
+/// JSON members of the web-messaging token routes' bodies whose values never reach the journal.
+const SECRET_JSON_MEMBERS: [&str; 4] = ["code", "idToken", "codeVerifier", "refreshToken"];
+
+/// How a body's secrets are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Redaction {
+    /// The body holds none.
+    None,
+    /// An `application/x-www-form-urlencoded` body: [`SECRET_FORM_FIELDS`].
+    Form,
+    /// A token route's JSON body: [`SECRET_JSON_MEMBERS`] at any depth.
+    Json,
+}
 
 /// Whether an entry is a request the emulator received or one it sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -89,16 +103,23 @@ impl JournalEntry {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        // A token request with a wrong content type is refused, but its secret must not show either.
-        let redact_form = is_form || req.path() == OAUTH_TOKEN_PATH;
+        let path = req.path();
+        let redaction = if [OAUTH_EXCHANGE_PATH, REFRESH_PATH, REVOKE_PATH].contains(&path) {
+            Redaction::Json
+        } else if is_form || path == OAUTH_TOKEN_PATH {
+            // A token request with a wrong content type is refused, but its secret must not show either.
+            Redaction::Form
+        } else {
+            Redaction::None
+        };
         let mut entry = Self::new(
             id,
             received_at,
             req.method().as_str(),
-            req.path(),
+            path,
             headers,
             body,
-            redact_form,
+            redaction,
         );
         entry.status = status;
         entry
@@ -118,7 +139,7 @@ impl JournalEntry {
             .split_once("://")
             .and_then(|(_, rest)| rest.find('/').map(|at| &rest[at..]))
             .map_or("/", |path| path.split(['?', '#']).next().unwrap_or("/"));
-        let mut entry = Self::new(id, sent_at, method, path, headers, body, true);
+        let mut entry = Self::new(id, sent_at, method, path, headers, body, Redaction::Form);
         entry.direction = RequestDirection::Outbound;
         entry.url = Some(url.to_owned());
         entry
@@ -131,7 +152,7 @@ impl JournalEntry {
         path: &str,
         headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
         body: &[u8],
-        redact_form: bool,
+        redaction: Redaction,
     ) -> Self {
         let mut joined = BTreeMap::<String, String>::new();
         for (name, value) in headers {
@@ -149,12 +170,19 @@ impl JournalEntry {
                 })
                 .or_insert(value);
         }
-        let kept = &body[..body.len().min(JOURNAL_BODY_MAX_BYTES)];
+        let redacted_json;
+        let shown = match redaction {
+            Redaction::Json if !body.is_empty() => {
+                redacted_json = redact_json_secrets(body);
+                redacted_json.as_bytes()
+            }
+            _ => body,
+        };
+        let kept = &shown[..shown.len().min(JOURNAL_BODY_MAX_BYTES)];
         let text = String::from_utf8_lossy(kept).into_owned();
-        let text = if redact_form {
-            redact_form_secrets(text)
-        } else {
-            text
+        let text = match redaction {
+            Redaction::Form => redact_form_secrets(text),
+            Redaction::None | Redaction::Json => text,
         };
         Self {
             id,
@@ -210,6 +238,33 @@ fn redact_form_secrets(body: String) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// A token route's JSON body with every secret member's value replaced; a body that is not JSON
+/// is replaced whole, since nothing says where its secrets are.
+fn redact_json_secrets(body: &[u8]) -> String {
+    fn redact(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(members) => {
+                for (name, member) in members.iter_mut() {
+                    if SECRET_JSON_MEMBERS.contains(&name.as_str()) {
+                        *member = serde_json::Value::from(REDACTED);
+                    } else {
+                        redact(member);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(redact),
+            _ => {}
+        }
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(mut value) => {
+            redact(&mut value);
+            value.to_string()
+        }
+        Err(_) => format!("{REDACTED} (not JSON)"),
+    }
 }
 
 /// The newest entries, oldest first, within `limit` entries and `max_bytes` charged bytes.
@@ -416,5 +471,28 @@ mod tests {
         assert_eq!(journal.entries(None, Some(RequestDirection::Outbound))[0].id, 2);
         assert_eq!(journal.entries(None, Some(RequestDirection::Inbound))[0].id, 1);
         assert_eq!(journal.entries(Some("/b"), None).len(), 1);
+    }
+
+    #[test]
+    fn token_route_bodies_keep_their_shape_but_not_their_secrets() {
+        let req = TestRequest::post().uri(OAUTH_EXCHANGE_PATH).to_http_request();
+        let body = br#"{"deploymentId":"d","oauth":{"code":"c0de","codeVerifier":"v3r","redirectUri":"r","idToken":"t0k"}}"#;
+        let e = JournalEntry::record(1, OffsetDateTime::UNIX_EPOCH, &req, body, 200);
+        let json: serde_json::Value = serde_json::from_str(&e.body).unwrap();
+        assert_eq!(json["oauth"]["code"], REDACTED);
+        assert_eq!(json["oauth"]["codeVerifier"], REDACTED);
+        assert_eq!(json["oauth"]["idToken"], REDACTED);
+        assert_eq!(json["oauth"]["redirectUri"], "r");
+        assert_eq!(json["deploymentId"], "d");
+        assert_eq!(e.body_length, body.len());
+        let req = TestRequest::post().uri(REFRESH_PATH).to_http_request();
+        let e = JournalEntry::record(
+            2,
+            OffsetDateTime::UNIX_EPOCH,
+            &req,
+            br#"{"refreshToken": "r3f"#,
+            400,
+        );
+        assert_eq!(e.body, "[redacted] (not JSON)");
     }
 }

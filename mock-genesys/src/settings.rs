@@ -976,6 +976,97 @@ mod tests {
     }
 
     #[test]
+    fn an_admin_listener_needs_its_own_port() {
+        let err = load_with(FlagOverrides::default(), &[("MOCK__ADMIN_HOST", "127.0.0.1")]).unwrap_err();
+        assert!(err.to_string().contains("admin_host"), "{err}");
+        let err = load_with(FlagOverrides::default(), &[("MOCK__ADMIN_PORT", "8081")]).unwrap_err();
+        assert!(err.to_string().contains("admin_port"), "{err}");
+        let s = load_with(
+            FlagOverrides {
+                admin_port: Some(9091),
+                ..FlagOverrides::default()
+            },
+            &[("MOCK__ADMIN_HOST", "0.0.0.0")],
+        )
+        .unwrap();
+        assert_eq!(
+            (s.admin_host.as_deref(), s.admin_port),
+            (Some("0.0.0.0"), Some(9091))
+        );
+        let s = load_with(
+            FlagOverrides::default(),
+            &[("MOCK__PORT", "0"), ("MOCK__ADMIN_PORT", "0")],
+        )
+        .unwrap();
+        assert_eq!(s.admin_port, Some(0), "two random ports never collide");
+    }
+
+    #[test]
+    fn deployments_and_web_messaging_settings_load_from_the_file() {
+        let path = write_temp_toml(
+            "deployments",
+            r#"
+messaging_jwt_ttl_seconds = 300
+max_websockets = 5
+agent_reply = "Bot: {text}"
+
+[[deployments]]
+id = "0b8c9e2f-0a11-4a51-9a35-6f1c1f4e3d7e"
+name = "Shop"
+status = "Inactive"
+allowed_domains = ["*.example.com"]
+
+[deployments.authentication]
+discovery_uri = "https://idp.example.com/.well-known/openid-configuration"
+client_id = "genesys"
+client_secret = "s3cret"
+
+[[deployments]]
+id = "11111111-2222-4333-8444-555555555555"
+name = "Open"
+allow_all_domains = true
+"#,
+        );
+        let flags = FlagOverrides {
+            config: Some(path),
+            ..FlagOverrides::default()
+        };
+        let s = load_with(flags, &[("MOCK__MAX_SESSIONS", "7")]).unwrap();
+        assert_eq!(
+            (s.messaging_jwt_ttl_seconds, s.max_websockets, s.max_sessions),
+            (300, 5, 7)
+        );
+        assert_eq!(s.agent_reply, "Bot: {text}");
+        assert_eq!(s.deployments.len(), 2);
+        let shop = &s.deployments[0];
+        assert_eq!(shop.status, domain::webmessaging::DeploymentStatus::Inactive);
+        assert_eq!(shop.authentication.as_ref().unwrap().client_secret, "s3cret");
+        assert!(!format!("{s:?}").contains("s3cret"), "Debug redacts the secret");
+        let open = &s.deployments[1];
+        assert_eq!(open.status, domain::webmessaging::DeploymentStatus::Active);
+        assert!(open.allow_all_domains && open.authentication.is_none());
+    }
+
+    #[test]
+    fn invalid_deployments_name_the_setting() {
+        let bad_id = write_temp_toml("bad-id", "[[deployments]]\nid = \"x\"\nname = \"n\"\n");
+        let flags = FlagOverrides {
+            config: Some(bad_id),
+            ..FlagOverrides::default()
+        };
+        let err = load_with(flags, &[]).unwrap_err();
+        assert!(err.to_string().contains("deployments[0].id"), "{err}");
+        let twice = "[[deployments]]\nid = \"11111111-2222-4333-8444-555555555555\"\nname = \"a\"\n";
+        let path = write_temp_toml("twice", &format!("{twice}{twice}"));
+        let flags = FlagOverrides {
+            config: Some(path),
+            ..FlagOverrides::default()
+        };
+        let err = load_with(flags, &[]).unwrap_err();
+        assert!(err.to_string().contains("deployments[1].id"), "{err}");
+    }
+
+    #[test]
     fn a_patch_tells_null_apart_from_absent() {
         let base = MockSettings::default().runtime();
         let off: SettingsPatch = serde_json::from_value(json!({"rateLimit": null})).unwrap();

@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod idp;
+pub mod web;
+
 use std::time::Duration;
 
 use awc::Client;
@@ -96,6 +99,14 @@ impl Harness {
         let request = self
             .client
             .post(self.url(path))
+            .insert_header(("Content-Type", "application/json"));
+        self.send(request, Some(body.to_string().as_bytes())).await
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> Reply {
+        let request = self
+            .client
+            .put(self.url(path))
             .insert_header(("Content-Type", "application/json"));
         self.send(request, Some(body.to_string().as_bytes())).await
     }

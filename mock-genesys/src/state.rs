@@ -199,8 +199,14 @@ impl MockState {
         lock(&self.deployments).put(config)
     }
 
+    /// Deletes a deployment and its rate-limit window, so that windows stay as bounded as
+    /// deployments are.
     pub(crate) fn remove_deployment(&self, id: &str) -> bool {
-        lock(&self.deployments).remove(id)
+        let removed = lock(&self.deployments).remove(id);
+        if removed {
+            lock(&self.windows).remove(&deployment_window(id));
+        }
+        removed
     }
 
     pub(crate) fn any_deployment_allows(&self, origin: &str) -> bool {
@@ -224,6 +230,11 @@ impl MockState {
     pub(crate) fn clear_requests(&self) {
         lock(&self.journal).clear();
     }
+}
+
+/// The rate-limit window key of a deployment's browser-facing routes (they have no OAuth client).
+pub(crate) fn deployment_window(deployment_id: &str) -> String {
+    format!("deployment:{}", deployment_id.to_ascii_lowercase())
 }
 
 /// One open WebSocket, counted against `max_websockets` until dropped.
@@ -340,5 +351,15 @@ mod tests {
                 reset_secs: 1
             }
         );
+    }
+
+    #[test]
+    fn deleting_a_deployment_drops_its_rate_limit_window() {
+        let state = MockState::new(&MockSettings::default()).unwrap();
+        let id = crate::deployments::DEFAULT_DEPLOYMENT_ID;
+        state.admit(&deployment_window(&id.to_uppercase()));
+        assert_eq!(lock(&state.windows).len(), 1);
+        assert!(state.remove_deployment(id));
+        assert!(lock(&state.windows).is_empty());
     }
 }

@@ -26,7 +26,7 @@ use crate::genesys::{api_route, bearer_token};
 use crate::identity::IdentityProviderClient;
 use crate::rate_limit::WindowPosition;
 use crate::sessions::{AuthSession, StoreFull};
-use crate::state::{MockState, lock};
+use crate::state::{MockState, deployment_window, lock};
 
 /// How long a browser may cache a preflight answer, in seconds.
 const PREFLIGHT_MAX_AGE_SECONDS: u32 = 600;
@@ -269,8 +269,7 @@ pub(crate) fn admit_deployment(
             deployment: Some(deployment.clone()),
         }))
     };
-    // No OAuth client here: these routes count against their deployment's window.
-    let window = match crate::rate_limit::count(state, &format!("deployment:{}", deployment.public.id)) {
+    let window = match crate::rate_limit::count(state, &deployment_window(&deployment.public.id)) {
         Ok(window) => window,
         Err(over) => return refused(over.refusal(correlation_id)),
     };

@@ -165,8 +165,14 @@ async fn jwks(state: web::Data<MockState>) -> HttpResponse {
 
 async fn list_deployments(state: web::Data<MockState>) -> HttpResponse {
     let deployments = state.deployments();
-    let listed: Vec<DeploymentListing<'_>> = deployments.iter().map(|d| DeploymentListing::of(d)).collect();
-    HttpResponse::Ok().json(json!({"deployments": listed}))
+    HttpResponse::Ok().json(DeploymentsListing {
+        deployments: deployments.iter().map(|d| DeploymentListing::of(d)).collect(),
+    })
+}
+
+#[derive(Serialize)]
+struct DeploymentsListing<'a> {
+    deployments: Vec<DeploymentListing<'a>>,
 }
 
 async fn put_deployment(

@@ -192,11 +192,8 @@ impl SessionStore {
 /// 32 random bytes, base64url: a refresh token nobody can guess.
 fn random_token() -> String {
     let mut bytes = [0u8; 32];
-    // The OS generator only fails on platforms this emulator does not run on; fastrand keeps a
-    // test double usable there rather than panicking.
-    if getrandom::getrandom(&mut bytes).is_err() {
-        bytes.iter_mut().for_each(|b| *b = fastrand::u8(..));
-    }
+    // The same OS generator served the signing keys at start-up (as it serves every UUID here).
+    getrandom::getrandom(&mut bytes).expect("the OS random generator is available");
     URL_SAFE_NO_PAD.encode(bytes)
 }
 

@@ -27,7 +27,7 @@ use crate::correlation::correlation_id;
 use crate::error_body::genesys_error;
 use crate::journal::JournalEntry;
 use crate::pipeline::{Intercepted, fault_and_latency};
-use crate::sessions::StoreFull;
+use crate::sessions::{AuthSession, StoreFull};
 use crate::state::{MockState, WebSocketSlot, lock};
 use crate::webmessaging::{Admitted, admit_deployment, authenticate, issue_messaging_jwt, jwt_lifetime};
 
@@ -229,11 +229,11 @@ impl Connection {
                 data,
                 ..
             } => self.configure(token, &deployment_id, Some(&data.code)),
-            WebMessagingRequest::GetJwt { token } => self.jwt(&token),
+            WebMessagingRequest::GetJwt { token } => Some(self.jwt(&token)),
             WebMessagingRequest::OnMessage { token, message } => match self.check_token(&token) {
                 Err(refusal) => Some(refusal),
-                Ok(()) if message.message_type != MessageType::Text => None,
-                Ok(()) => match message.text.filter(|text| !text.is_empty()) {
+                Ok(_) if message.message_type != MessageType::Text => None,
+                Ok(_) => match message.text.filter(|text| !text.is_empty()) {
                     Some(text) => Some(self.agent_reply(&text)),
                     None => Some(error_envelope(400, "A Text message needs a text")),
                 },
@@ -286,8 +286,9 @@ impl Connection {
         })))
     }
 
-    /// Whether `token` is the configured session's, and an authenticated session is still live.
-    fn check_token(&mut self, token: &str) -> Result<(), String> {
+    /// Whether `token` is the configured session's: `Ok` with the authenticated session, still live,
+    /// when there is one; `Err` with the refusal envelope otherwise.
+    fn check_token(&mut self, token: &str) -> Result<Option<AuthSession>, String> {
         let Some(configured) = &self.configured else {
             return Err(error_envelope(
                 400,
@@ -297,39 +298,39 @@ impl Connection {
         if configured.token != token {
             return Err(error_envelope(403, "token does not match the configured session"));
         }
-        if let Visitor::Authenticated { session_id } = &configured.visitor
-            && lock(&self.state.sessions).live(session_id).is_none()
-        {
-            // Revoked or expired since it was configured.
-            self.configured = None;
-            return Err(error_envelope(401, SESSION_AUTHENTICATION_FAILED));
+        let Visitor::Authenticated { session_id } = &configured.visitor else {
+            return Ok(None);
+        };
+        match lock(&self.state.sessions).live(session_id) {
+            Some(session) => Ok(Some(session.clone())),
+            None => {
+                // Revoked or expired since it was configured.
+                self.configured = None;
+                Err(error_envelope(401, SESSION_AUTHENTICATION_FAILED))
+            }
         }
-        Ok(())
     }
 
-    fn jwt(&mut self, token: &str) -> Option<String> {
-        if let Err(refusal) = self.check_token(token) {
-            return Some(refusal);
-        }
-        let configured = self.configured.as_ref()?;
-        let runtime = self.state.runtime();
-        let (sub, session_id, ttl) = match &configured.visitor {
-            Visitor::Anonymous { sub, conversation_id } => (
-                sub.clone(),
-                conversation_id.clone(),
-                jwt_lifetime(runtime.messaging_jwt_ttl_seconds, None),
-            ),
-            Visitor::Authenticated { session_id } => {
-                let session = lock(&self.state.sessions).live(session_id)?.clone();
-                let ttl = jwt_lifetime(runtime.messaging_jwt_ttl_seconds, session.provider_ttl);
+    fn jwt(&mut self, token: &str) -> String {
+        let authenticated = match self.check_token(token) {
+            Ok(authenticated) => authenticated,
+            Err(refusal) => return refusal,
+        };
+        let messaging_ttl = self.state.runtime().messaging_jwt_ttl_seconds;
+        let (sub, session_id, ttl) = match (authenticated, self.configured.as_ref().map(|c| &c.visitor)) {
+            (Some(session), _) => {
+                let ttl = jwt_lifetime(messaging_ttl, session.provider_ttl);
                 (session.sub, session.id, ttl)
             }
+            (None, Some(Visitor::Anonymous { sub, conversation_id })) => (
+                sub.clone(),
+                conversation_id.clone(),
+                jwt_lifetime(messaging_ttl, None),
+            ),
+            (None, _) => return error_envelope(401, SESSION_AUTHENTICATION_FAILED),
         };
         let (jwt, exp) = issue_messaging_jwt(&self.state, &sub, &self.deployment_id, &session_id, ttl);
-        Some(envelope_text(&WebMessagingEnvelope::jwt(JwtResponse {
-            jwt,
-            exp,
-        })))
+        envelope_text(&WebMessagingEnvelope::jwt(JwtResponse { jwt, exp }))
     }
 
     fn agent_reply(&self, text: &str) -> String {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use domain::genesys::OAUTH_TOKEN_PATH;
-use domain::webmessaging::{OAUTH_EXCHANGE_PATH, REFRESH_PATH, REVOKE_PATH};
+use domain::webmessaging::TOKEN_PATHS;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -104,7 +104,7 @@ impl JournalEntry {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
         let path = req.path();
-        let redaction = if [OAUTH_EXCHANGE_PATH, REFRESH_PATH, REVOKE_PATH].contains(&path) {
+        let redaction = if TOKEN_PATHS.contains(&path) {
             Redaction::Json
         } else if is_form || path == OAUTH_TOKEN_PATH {
             // A token request with a wrong content type is refused, but its secret must not show either.
@@ -327,6 +327,7 @@ impl Journal {
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;
+    use domain::webmessaging::{OAUTH_EXCHANGE_PATH, REFRESH_PATH};
 
     fn entry(id: u64, path: &str) -> JournalEntry {
         let req = TestRequest::post().uri(path).to_http_request();

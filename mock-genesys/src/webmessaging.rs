@@ -15,7 +15,8 @@ use domain::genesys::{
 };
 use domain::webmessaging::{
     AuthorizationResponse, DEPLOYMENT_VIEW_PERMISSION, DeploymentStatus, MessagingJwtClaims,
-    OAUTH_EXCHANGE_PATH, OAuthExchangeRequest, REFRESH_PATH, REVOKE_PATH, RefreshJwtRequest, error_codes,
+    OAUTH_EXCHANGE_PATH, OAuthExchangeRequest, REFRESH_PATH, REVOKE_PATH, RefreshJwtRequest, TOKEN_PATHS,
+    error_codes,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -37,7 +38,7 @@ const CORS_REQUEST_HEADERS: &str = "authorization, content-type, inin-correlatio
 
 /// Whether `path` is one of the token routes (exchange, refresh, revoke).
 pub(crate) fn is_token_path(path: &str) -> bool {
-    [OAUTH_EXCHANGE_PATH, REFRESH_PATH, REVOKE_PATH].contains(&path)
+    TOKEN_PATHS.contains(&path)
 }
 
 // ---- GET /api/v2/webdeployments/deployments/{id} ----

@@ -20,6 +20,8 @@ pub const OAUTH_EXCHANGE_PATH: &str = "/api/v2/webdeployments/token/oauthcodegra
 pub const REFRESH_PATH: &str = "/api/v2/webdeployments/token/refresh";
 /// `DELETE` with `Authorization: Bearer <messaging JWT>`: ends the session's tokens.
 pub const REVOKE_PATH: &str = "/api/v2/webdeployments/token/revoke";
+/// The three token routes a browser calls without any Genesys credential.
+pub const TOKEN_PATHS: [&str; 3] = [OAUTH_EXCHANGE_PATH, REFRESH_PATH, REVOKE_PATH];
 /// `GET` (client credentials): the deployment whose id follows.
 pub const DEPLOYMENTS_PATH_PREFIX: &str = "/api/v2/webdeployments/deployments/";
 /// The WebSocket, on the `webmessaging.<domain>` host: `/v1?deploymentId=<id>`.

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use domain::QueueId;
 use domain::genesys::{
     ClientCredentialsForm, CreateGuestRequest, CreateGuestResponse, ErrorDetail, GUEST_CREATE_SCOPE,
-    GUESTS_PATH, GenesysErrorBody, GuestRoutingEcho, GuestTokenClaims, OAUTH_TOKEN_PATH, OAuthErrorResponse,
+    GUESTS_PATH, GuestRoutingEcho, GuestTokenClaims, OAUTH_TOKEN_PATH, OAuthErrorResponse,
     OAuthTokenResponse, QUEUES_PATH_PREFIX, Queue, error_codes, oauth_error_codes,
 };
 use serde::Serialize;
@@ -17,7 +17,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::error_body::genesys_error;
+use crate::error_body::{genesys_error, malformed_body};
 use crate::settings::ClientConfig;
 use crate::state::MockState;
 
@@ -189,16 +189,7 @@ fn create_guest(client: &ClientConfig, body: &[u8], state: &MockState, correlati
         });
     let request = match parsed {
         Ok(request) => request,
-        Err(details) => {
-            let mut error = GenesysErrorBody::new(
-                400,
-                error_codes::BAD_REQUEST,
-                "The request could not be understood by the server due to malformed syntax",
-                correlation_id,
-            );
-            error.details = details;
-            return json(StatusCode::BAD_REQUEST, &error);
-        }
+        Err(details) => return malformed_body(details, correlation_id),
     };
     let queue_id = request.routing.queue_id;
     if state.queue_name(&queue_id).is_none() {

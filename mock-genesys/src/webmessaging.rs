@@ -9,10 +9,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
-use domain::genesys::{
-    CORRELATION_ID_HEADER, ErrorDetail, GenesysErrorBody, RATELIMIT_ALLOWED_HEADER, RATELIMIT_COUNT_HEADER,
-    RATELIMIT_RESET_HEADER, error_codes as genesys_codes,
-};
+use domain::genesys::{ErrorDetail, error_codes as genesys_codes};
 use domain::webmessaging::{
     AuthorizationResponse, DEPLOYMENT_VIEW_PERMISSION, DeploymentStatus, MessagingJwtClaims,
     OAUTH_EXCHANGE_PATH, OAuthExchangeRequest, REFRESH_PATH, REVOKE_PATH, RefreshJwtRequest, TOKEN_PATHS,
@@ -22,7 +19,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::deployments::Deployment;
-use crate::error_body::genesys_error;
+use crate::error_body::{genesys_error, malformed_body};
 use crate::genesys::{api_route, bearer_token};
 use crate::identity::IdentityProviderClient;
 use crate::rate_limit::WindowPosition;
@@ -35,6 +32,9 @@ const PREFLIGHT_MAX_AGE_SECONDS: u32 = 600;
 const CORS_METHODS: &str = "POST, DELETE, OPTIONS";
 /// Request headers a browser may send to the token routes.
 const CORS_REQUEST_HEADERS: &str = "authorization, content-type, inin-correlation-id";
+/// Answer headers a browser's script may read: the correlation id and the rate limit's.
+const CORS_EXPOSED_HEADERS: &str =
+    "inin-correlation-id, inin-ratelimit-allowed, inin-ratelimit-count, inin-ratelimit-reset, retry-after";
 
 /// Whether `path` is one of the token routes (exchange, refresh, revoke).
 pub(crate) fn is_token_path(path: &str) -> bool {
@@ -182,17 +182,10 @@ fn allow_origin(response: &mut HttpResponse, origin: &str) {
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
-    let exposed = [
-        CORRELATION_ID_HEADER,
-        RATELIMIT_ALLOWED_HEADER,
-        RATELIMIT_COUNT_HEADER,
-        RATELIMIT_RESET_HEADER,
-        "retry-after",
-    ]
-    .join(", ");
-    if let Ok(exposed) = HeaderValue::from_str(&exposed) {
-        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, exposed);
-    }
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(CORS_EXPOSED_HEADERS),
+    );
 }
 
 fn add_preflight_headers(response: &mut HttpResponse) {
@@ -234,17 +227,11 @@ fn origin_refused(correlation_id: &str) -> HttpResponse {
 }
 
 fn bad_request(field: &str, message: &str, correlation_id: &str) -> HttpResponse {
-    let mut body = GenesysErrorBody::new(
-        400,
-        genesys_codes::BAD_REQUEST,
-        "The request could not be understood by the server due to malformed syntax",
-        correlation_id,
-    );
-    body.details = vec![ErrorDetail {
+    let detail = ErrorDetail {
         field_name: Some(field.to_owned()),
         error_message: message.to_owned(),
-    }];
-    HttpResponse::BadRequest().json(body)
+    };
+    malformed_body(vec![detail], correlation_id)
 }
 
 /// A deployment a browser-facing route (token routes, WebSocket) named, and its window.

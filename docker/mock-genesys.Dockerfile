@@ -1,7 +1,7 @@
 # mock-genesys (the Genesys Cloud emulator) on an empty base. `cargo xtask image` assembles rootfs/
 # next to this file: the release binary, exactly the shared libraries `ldd` lists plus the dynamic
 # loader (at their host paths), the host's CA bundle, /etc/passwd and /etc/group with the user app
-# (10001), and config/mock-genesys.toml (public test clients and queues only).
+# (10001), and config/mock-genesys.toml (public test clients, queues and deployment only).
 FROM scratch
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="mock-genesys" \
@@ -10,6 +10,8 @@ LABEL org.opencontainers.image.title="mock-genesys" \
       org.opencontainers.image.licenses="MIT OR Apache-2.0"
 COPY rootfs/ /
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+# The binary listens on loopback by default; inside a container it must take every interface.
+ENV MOCK__HOST=0.0.0.0
 # The emulator reads config/mock-genesys.toml relative to its working directory.
 WORKDIR /
 USER 10001:10001

@@ -7,6 +7,8 @@ use serde_json::Value;
 
 /// Longest accepted fault delay: five minutes (enough to outlast any client timeout).
 const MAX_DELAY_MS: u64 = 300_000;
+/// Most faults active at once; `POST /__admin/faults` refuses more.
+pub const MAX_FAULTS: usize = 1_000;
 
 /// How a fault breaks the connection instead of answering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +162,10 @@ pub struct ActiveFault {
     pub remaining: Option<u32>,
 }
 
+/// The fault list holds [`MAX_FAULTS`] already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FaultListFull;
+
 /// The active faults, oldest first; the oldest matching one applies.
 #[derive(Default)]
 pub(crate) struct FaultList {
@@ -168,7 +174,10 @@ pub(crate) struct FaultList {
 }
 
 impl FaultList {
-    pub(crate) fn add(&mut self, spec: FaultSpec) -> String {
+    pub(crate) fn add(&mut self, spec: FaultSpec) -> Result<String, FaultListFull> {
+        if self.faults.len() >= MAX_FAULTS {
+            return Err(FaultListFull);
+        }
         self.next_id += 1;
         let id = format!("fault-{}", self.next_id);
         let remaining = match spec.times {
@@ -181,7 +190,7 @@ impl FaultList {
             spec,
             remaining,
         });
-        id
+        Ok(id)
     }
 
     /// The action of the oldest fault matching the request, counting it as used.
@@ -225,7 +234,8 @@ mod tests {
     #[test]
     fn a_fault_applies_the_given_number_of_times_then_disappears() {
         let mut list = FaultList::default();
-        list.add(spec(json!({"path": "/a", "status": 500, "times": 2})));
+        list.add(spec(json!({"path": "/a", "status": 500, "times": 2})))
+            .unwrap();
         assert!(list.take("GET", "/a").is_some());
         assert!(list.take("GET", "/a").is_some());
         assert!(list.take("GET", "/a").is_none());
@@ -233,9 +243,25 @@ mod tests {
     }
 
     #[test]
+    fn the_list_holds_at_most_max_faults() {
+        let mut list = FaultList::default();
+        for _ in 0..MAX_FAULTS {
+            list.add(spec(json!({"path": "/a", "status": 500}))).unwrap();
+        }
+        assert_eq!(list.add(spec(json!({"path": "/a"}))), Err(FaultListFull));
+        list.take("GET", "/a");
+        assert!(
+            list.add(spec(json!({"path": "/a"}))).is_ok(),
+            "a used fault frees its place"
+        );
+    }
+
+    #[test]
     fn times_zero_lasts_until_deleted() {
         let mut list = FaultList::default();
-        let id = list.add(spec(json!({"path": "*", "status": 500, "times": 0})));
+        let id = list
+            .add(spec(json!({"path": "*", "status": 500, "times": 0})))
+            .unwrap();
         for _ in 0..50 {
             assert!(list.take("POST", "/anything").is_some());
         }
@@ -246,7 +272,8 @@ mod tests {
     #[test]
     fn method_and_path_must_both_match() {
         let mut list = FaultList::default();
-        list.add(spec(json!({"path": "/a", "method": "post", "status": 500})));
+        list.add(spec(json!({"path": "/a", "method": "post", "status": 500})))
+            .unwrap();
         assert!(list.take("GET", "/a").is_none());
         assert!(list.take("POST", "/b").is_none());
         assert!(list.take("POST", "/a").is_some());

@@ -1,136 +1,30 @@
-//! The emulated Genesys routes and the pipeline every non-admin request goes through:
-//! correlation id, fault, latency, routing, rate limit, journal.
+//! The tutorial's Genesys routes (OAuth client credentials, guest creation, queue lookup) and the
+//! bearer authentication and rate limit of every API route.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header;
 use actix_web::http::{Method, StatusCode};
-use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use domain::QueueId;
 use domain::genesys::{
-    CORRELATION_ID_HEADER, ClientCredentialsForm, CreateGuestRequest, CreateGuestResponse, ErrorDetail,
-    GUEST_CREATE_SCOPE, GUESTS_PATH, GenesysErrorBody, GuestRoutingEcho, GuestTokenClaims, OAUTH_TOKEN_PATH,
-    OAuthErrorResponse, OAuthTokenResponse, QUEUES_PATH_PREFIX, Queue, RATELIMIT_ALLOWED_HEADER,
-    RATELIMIT_COUNT_HEADER, RATELIMIT_RESET_HEADER, error_codes, oauth_error_codes,
+    ClientCredentialsForm, CreateGuestRequest, CreateGuestResponse, ErrorDetail, GUEST_CREATE_SCOPE,
+    GUESTS_PATH, GuestRoutingEcho, GuestTokenClaims, OAUTH_TOKEN_PATH, OAuthErrorResponse,
+    OAuthTokenResponse, QUEUES_PATH_PREFIX, Queue, error_codes, oauth_error_codes,
 };
 use serde::Serialize;
 use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::faults::FaultAnswer;
-use crate::journal::JournalEntry;
+use crate::error_body::{genesys_error, malformed_body};
 use crate::settings::ClientConfig;
-use crate::state::{Admission, MockState};
+use crate::state::MockState;
 
 /// Language Genesys applies when a guest request names none.
 const DEFAULT_LANGUAGE: &str = "en-us";
-/// Longest correlation id echoed back; longer ones are replaced.
-const MAX_CORRELATION_ID_LEN: usize = 256;
-/// Largest request body accepted (a guest body is at most ~70 KiB with 50 maximal attributes).
-pub(crate) const BODY_LIMIT_BYTES: usize = 1 << 20;
-/// The body a `malformed` fault answers: JSON cut off mid-value.
-const MALFORMED_BODY: &str = r#"{"guestId": "6f1c1f4e-3d7e-4a51-9a35"#;
-
-/// Entry point of every request outside `/__admin`.
-pub(crate) async fn handle(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<MockState>,
-) -> HttpResponse {
-    let id = state.next_request_id();
-    let received_at = OffsetDateTime::now_utc();
-    let correlation_id = correlation_id(&req);
-    // Read here rather than by an extractor so that an oversized body gets a Genesys answer too.
-    let body = match payload.to_bytes_limited(BODY_LIMIT_BYTES).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, path = req.path(), "request body unreadable");
-            return genesys_error(
-                StatusCode::BAD_REQUEST,
-                error_codes::BAD_REQUEST,
-                "The request body could not be read",
-                &correlation_id,
-            );
-        }
-        Err(_) => {
-            state.journal(JournalEntry::record(id, received_at, &req, &[], 413));
-            return genesys_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                error_codes::BAD_REQUEST,
-                format!("The request body exceeds {BODY_LIMIT_BYTES} bytes"),
-                &correlation_id,
-            );
-        }
-    };
-    let fault = state.take_fault(req.method().as_str(), req.path());
-    let delay =
-        state.runtime().latency_ms.pick() + fault.as_ref().map_or(Duration::ZERO, |fault| fault.delay);
-    if !delay.is_zero() {
-        actix_web::rt::time::sleep(delay).await;
-    }
-    let response = match fault.and_then(|fault| fault.answer) {
-        Some(FaultAnswer::Reset) => {
-            // Journal first: the peer may act (and read the journal) as soon as the socket drops.
-            state.journal(JournalEntry::record(id, received_at, &req, &body, 0));
-            crate::server::abort_connection(&req);
-            tracing::debug!(method = %req.method(), path = req.path(), %correlation_id, "fault: connection reset");
-            return HttpResponse::InternalServerError().force_close().finish();
-        }
-        Some(FaultAnswer::Malformed) => HttpResponse::Ok()
-            .content_type("application/json")
-            .body(MALFORMED_BODY),
-        Some(FaultAnswer::Respond {
-            status,
-            retry_after,
-            body,
-        }) => fault_response(status, retry_after, body, &correlation_id),
-        None => route(&req, &body, &state, &correlation_id),
-    };
-    let status = response.status().as_u16();
-    state.journal(JournalEntry::record(id, received_at, &req, &body, status));
-    tracing::debug!(method = %req.method(), path = req.path(), status, %correlation_id, "answered");
-    response
-}
-
-/// Echoes or creates `inin-correlation-id` on every answer, admin and error answers included.
-pub(crate) async fn with_correlation_id(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = correlation_id(req.request());
-    let mut res = next.call(req).await?;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        res.headers_mut()
-            .insert(HeaderName::from_static(CORRELATION_ID_HEADER), value);
-    }
-    Ok(res)
-}
-
-/// The correlation id already chosen for a request, kept in its extensions.
-#[derive(Clone)]
-pub(crate) struct CorrelationId(pub(crate) String);
-
-/// The request's own correlation id, or a new UUID (the same one for every call on one request).
-pub(crate) fn correlation_id(req: &HttpRequest) -> String {
-    if let Some(CorrelationId(id)) = req.extensions().get::<CorrelationId>() {
-        return id.clone();
-    }
-    let id = req
-        .headers()
-        .get(CORRELATION_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= MAX_CORRELATION_ID_LEN)
-        .map_or_else(|| Uuid::new_v4().to_string(), str::to_owned);
-    req.extensions_mut().insert(CorrelationId(id.clone()));
-    id
-}
-
-fn route(req: &HttpRequest, body: &[u8], state: &MockState, correlation_id: &str) -> HttpResponse {
+/// Answers the tutorial's routes: the OAuth token, guest creation and the queue lookup.
+pub(crate) fn route(req: &HttpRequest, body: &[u8], state: &MockState, correlation_id: &str) -> HttpResponse {
     let path = req.path();
     let method = req.method();
     if path == OAUTH_TOKEN_PATH && method == Method::POST {
@@ -158,76 +52,8 @@ fn route(req: &HttpRequest, body: &[u8], state: &MockState, correlation_id: &str
     )
 }
 
-/// A Genesys error answer with no details.
-pub(crate) fn genesys_error(
-    status: StatusCode,
-    code: &str,
-    message: impl Into<String>,
-    correlation_id: &str,
-) -> HttpResponse {
-    let body = GenesysErrorBody::new(status.as_u16(), code, message, correlation_id);
-    HttpResponse::build(status).json(body)
-}
-
 fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
     HttpResponse::build(status).json(body)
-}
-
-fn fault_response(
-    status: u16,
-    retry_after: Option<String>,
-    body: Option<serde_json::Value>,
-    correlation_id: &str,
-) -> HttpResponse {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    let mut builder = HttpResponse::build(status);
-    if let Some(retry_after) = &retry_after {
-        builder.insert_header((header::RETRY_AFTER, retry_after.as_str()));
-    }
-    let delta_seconds = retry_after
-        .as_deref()
-        .and_then(|value| value.trim().parse::<u64>().ok());
-    match body {
-        Some(body) => builder.json(body),
-        // The same body as a real rate-limit refusal when the wait is in whole seconds.
-        None if status == StatusCode::TOO_MANY_REQUESTS && delta_seconds.is_some() => builder.json(
-            GenesysErrorBody::rate_limited(delta_seconds.unwrap_or_default(), correlation_id),
-        ),
-        None => {
-            let (code, message) = fault_code(status);
-            builder.json(GenesysErrorBody::new(
-                status.as_u16(),
-                code,
-                message,
-                correlation_id,
-            ))
-        }
-    }
-}
-
-/// The Genesys code and message a faulted status carries.
-fn fault_code(status: StatusCode) -> (&'static str, &'static str) {
-    match status.as_u16() {
-        400 => (error_codes::BAD_REQUEST, "The request could not be understood"),
-        401 => (
-            error_codes::BAD_CREDENTIALS,
-            "Invalid login credentials or the access token has expired",
-        ),
-        403 => (
-            error_codes::MISSING_PERMISSIONS,
-            "Unable to perform the requested action: missing permissions",
-        ),
-        404 => (error_codes::NOT_FOUND, "The requested resource was not found"),
-        429 => (error_codes::TOO_MANY_REQUESTS, "Rate limit exceeded the maximum"),
-        503 => (
-            error_codes::SERVICE_UNAVAILABLE,
-            "Service is currently unavailable",
-        ),
-        _ => (
-            error_codes::INTERNAL_SERVER_ERROR,
-            "The server encountered an error",
-        ),
-    }
 }
 
 // ---- POST /oauth/token ----
@@ -304,7 +130,7 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
 
 /// Authenticates the bearer token, counts the request against the client's window, runs `handler`
 /// and adds the rate-limit headers.
-fn api_route(
+pub(crate) fn api_route(
     req: &HttpRequest,
     state: &MockState,
     correlation_id: &str,
@@ -319,39 +145,19 @@ fn api_route(
             correlation_id,
         );
     };
-    let Some((limit, admission)) = state.admit(&client.id) else {
-        return handler(client);
+    let window = match crate::rate_limit::count(state, &client.id) {
+        Ok(window) => window,
+        Err(over) => return over.refusal(correlation_id),
     };
-    let (mut response, count, reset_secs) = match admission {
-        Admission::Allowed { count, reset_secs } => (handler(client), count, reset_secs),
-        Admission::Limited { count, reset_secs } => {
-            let mut response = json(
-                StatusCode::TOO_MANY_REQUESTS,
-                &GenesysErrorBody::rate_limited(reset_secs, correlation_id),
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(reset_secs));
-            (response, count, reset_secs)
-        }
-    };
-    let headers = response.headers_mut();
-    headers.insert(
-        HeaderName::from_static(RATELIMIT_ALLOWED_HEADER),
-        HeaderValue::from(limit.requests),
-    );
-    headers.insert(
-        HeaderName::from_static(RATELIMIT_COUNT_HEADER),
-        HeaderValue::from(count),
-    );
-    headers.insert(
-        HeaderName::from_static(RATELIMIT_RESET_HEADER),
-        HeaderValue::from(reset_secs),
-    );
+    let mut response = handler(client);
+    if let Some(window) = window {
+        window.add_headers(&mut response);
+    }
     response
 }
 
-fn bearer_token(req: &HttpRequest) -> Option<&str> {
+/// The token of `Authorization: Bearer <token>`.
+pub(crate) fn bearer_token(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
@@ -383,16 +189,7 @@ fn create_guest(client: &ClientConfig, body: &[u8], state: &MockState, correlati
         });
     let request = match parsed {
         Ok(request) => request,
-        Err(details) => {
-            let mut error = GenesysErrorBody::new(
-                400,
-                error_codes::BAD_REQUEST,
-                "The request could not be understood by the server due to malformed syntax",
-                correlation_id,
-            );
-            error.details = details;
-            return json(StatusCode::BAD_REQUEST, &error);
-        }
+        Err(details) => return malformed_body(details, correlation_id),
     };
     let queue_id = request.routing.queue_id;
     if state.queue_name(&queue_id).is_none() {

@@ -4,6 +4,24 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use crate::settings::MockSettings;
+
+/// Where the admin API of an emulator started with `settings` can be probed: the admin listener's
+/// host and port (else the main listener's), a wildcard host replaced by loopback.
+pub fn admin_address(settings: &MockSettings) -> (String, u16) {
+    let host = settings.admin_host.as_deref().unwrap_or(&settings.host);
+    let host = match host {
+        "0.0.0.0" => "127.0.0.1",
+        "::" | "[::]" => "::1",
+        other => other,
+    };
+    let port = match settings.admin_port {
+        Some(port) => port,
+        None => settings.port,
+    };
+    (host.to_owned(), port)
+}
+
 /// True if `GET /__admin/health` on `host:port` answers 200 within `timeout` (per step).
 pub fn healthcheck(host: &str, port: u16, timeout: Duration) -> bool {
     probe(host, port, timeout).unwrap_or(false)

@@ -1,68 +1,62 @@
 //! The HTTP server: [`run`] for the binary, [`MockServer`] for in-process tests.
 
-use std::any::Any;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use actix_web::dev::{Extensions, Server, ServerHandle};
-use actix_web::{App, HttpRequest, HttpServer, web};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use domain::webmessaging::WEBSOCKET_PATH;
 use serde_json::Value;
 
+use crate::deployments::DeploymentConfig;
 use crate::faults::FaultSpec;
-use crate::journal::JournalEntry;
+use crate::identity::IdentityProviderClient;
+use crate::journal::{JournalEntry, RequestDirection};
+use crate::listeners::AdminListener;
 use crate::settings::{MockSettings, SettingsPatch};
 use crate::state::MockState;
 
-/// The connection's socket, kept so a `connection: reset` fault can abort it.
-#[cfg(unix)]
-struct ConnectionSocket(std::os::fd::OwnedFd);
-
-/// Stores a duplicate of each new connection's socket in its extensions.
-fn remember_socket(connection: &dyn Any, extensions: &mut Extensions) {
-    #[cfg(unix)]
-    if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
-        use std::os::fd::AsFd;
-        match stream.as_fd().try_clone_to_owned() {
-            Ok(fd) => {
-                extensions.insert(ConnectionSocket(fd));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot keep the connection's socket; reset faults will not apply");
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (connection, extensions);
-}
-
-/// Drops the request's TCP connection so that the peer sees a reset and no HTTP answer.
-pub(crate) fn abort_connection(req: &HttpRequest) {
-    #[cfg(unix)]
-    if let Some(socket) = req.conn_data::<ConnectionSocket>() {
-        let socket = socket2::SockRef::from(&socket.0);
-        // Linger 0 makes the final close send RST instead of a graceful FIN handshake.
-        let _ = socket.set_linger(Some(std::time::Duration::ZERO));
-        let _ = socket.shutdown(std::net::Shutdown::Both);
-    }
-    #[cfg(not(unix))]
-    let _ = req;
-}
-
-fn build(state: Arc<MockState>, listener: TcpListener, workers: Option<usize>) -> std::io::Result<Server> {
+fn build(
+    state: Arc<MockState>,
+    listener: TcpListener,
+    admin_listener: Option<TcpListener>,
+    workers: Option<usize>,
+) -> std::io::Result<Server> {
+    let admin = admin_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?
+        .map(|address| web::Data::new(AdminListener(address)));
+    let identity_provider_timeout = state.limits.identity_provider_timeout;
     let data = web::Data::from(state);
-    let server = HttpServer::new(move || {
-        App::new()
+    let mut server = HttpServer::new(move || {
+        let mut app = App::new()
             .app_data(data.clone())
-            .app_data(web::PayloadConfig::new(crate::genesys::BODY_LIMIT_BYTES))
-            .wrap(actix_web::middleware::from_fn(
-                crate::genesys::with_correlation_id,
-            ))
+            // awc is not Send: each worker calls identity providers with its own client.
+            .app_data(web::Data::new(IdentityProviderClient::new(
+                identity_provider_timeout,
+            )))
+            .app_data(web::PayloadConfig::new(crate::pipeline::BODY_LIMIT_BYTES));
+        if let Some(admin) = &admin {
+            app = app.app_data(admin.clone());
+        }
+        app.wrap(from_fn(crate::listeners::serve_on_its_listener))
+            .wrap(from_fn(crate::correlation::with_correlation_id))
             .configure(crate::admin::configure)
-            .default_service(web::to(crate::genesys::handle))
+            .service(
+                web::resource(WEBSOCKET_PATH)
+                    .route(web::get().to(crate::websocket::upgrade))
+                    .default_service(web::to(crate::pipeline::handle)),
+            )
+            .default_service(web::to(crate::pipeline::handle))
     })
-    .on_connect(remember_socket)
+    .on_connect(crate::connection::remember_socket)
     .listen(listener)?;
+    if let Some(admin_listener) = admin_listener {
+        server = server.listen(admin_listener)?;
+    }
     Ok(match workers {
         // In-process servers leave signals to the test harness and stop at once.
         Some(workers) => server
@@ -74,14 +68,41 @@ fn build(state: Arc<MockState>, listener: TcpListener, workers: Option<usize>) -
     })
 }
 
-/// Serves the emulator on `listener` until SIGINT/SIGTERM, with one worker per core.
+/// Binds the admin listener the settings ask for (`admin_port`, on `admin_host` or `host`).
+pub fn bind_admin_listener(settings: &MockSettings) -> std::io::Result<Option<TcpListener>> {
+    settings
+        .admin_port
+        .map(|port| {
+            let host = settings.admin_host.as_deref().unwrap_or(&settings.host);
+            TcpListener::bind((host, port))
+        })
+        .transpose()
+}
+
+/// Serves the emulator on `listener` (and on the admin listener the settings ask for) until
+/// SIGINT/SIGTERM, with one worker per core.
 ///
 /// Must run inside an actix system (`actix_web::rt::System::new().block_on(run(..))`).
 pub async fn run(settings: MockSettings, listener: TcpListener) -> std::io::Result<()> {
+    let admin_listener = bind_admin_listener(&settings)?;
+    run_with_admin(settings, listener, admin_listener).await
+}
+
+/// Serves the emulator on `listener`, and `/__admin` only on `admin_listener` when there is one,
+/// until SIGINT/SIGTERM.
+pub async fn run_with_admin(
+    settings: MockSettings,
+    listener: TcpListener,
+    admin_listener: Option<TcpListener>,
+) -> std::io::Result<()> {
     let state = Arc::new(MockState::new(&settings)?);
     let address = listener.local_addr()?;
-    let server = build(state, listener, None)?;
-    tracing::info!(%address, "mock-genesys listening");
+    let admin_address = admin_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+    let server = build(state, listener, admin_listener, None)?;
+    match admin_address {
+        Some(admin_address) => tracing::info!(%address, %admin_address, "mock-genesys listening"),
+        None => tracing::info!(%address, "mock-genesys listening"),
+    }
     server.await
 }
 
@@ -90,25 +111,37 @@ pub async fn run(settings: MockSettings, listener: TcpListener) -> std::io::Resu
 /// The typed accessors share state with the HTTP admin API. Dropping it stops the server.
 pub struct MockServer {
     port: u16,
+    admin_port: Option<u16>,
     state: Arc<MockState>,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
 }
 
 impl MockServer {
-    /// Starts on 127.0.0.1 with `settings.port` (0 = random) on its own thread with its own actix
-    /// system; returns once listening.
+    /// Starts on 127.0.0.1 with `settings.port` (0 = random), and a separate admin listener on
+    /// 127.0.0.1 when `settings.admin_port` is set, on its own thread with its own actix system;
+    /// returns once listening.
     pub fn start(settings: MockSettings) -> std::io::Result<MockServer> {
         let state = Arc::new(MockState::new(&settings)?);
         let listener = TcpListener::bind(("127.0.0.1", settings.port))?;
         let port = listener.local_addr()?.port();
+        let admin_listener = settings
+            .admin_port
+            .map(|admin_port| TcpListener::bind(("127.0.0.1", admin_port)))
+            .transpose()?;
+        let admin_port = admin_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?
+            .as_ref()
+            .map(SocketAddr::port);
         let (sender, receiver) = std::sync::mpsc::channel();
         let server_state = Arc::clone(&state);
         let thread = std::thread::Builder::new()
             .name(format!("mock-genesys-{port}"))
             .spawn(move || {
                 actix_web::rt::System::new().block_on(async move {
-                    match build(server_state, listener, Some(1)) {
+                    match build(server_state, listener, admin_listener, Some(1)) {
                         Ok(server) => {
                             let _ = sender.send(Ok(server.handle()));
                             if let Err(e) = server.await {
@@ -126,6 +159,7 @@ impl MockServer {
             .map_err(|_| std::io::Error::other("mock-genesys thread ended before listening"))??;
         Ok(MockServer {
             port,
+            admin_port,
             state,
             handle,
             thread: Some(thread),
@@ -142,20 +176,76 @@ impl MockServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The admin listener's port, when it has its own.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin_port
+    }
+
+    /// Where `/__admin` is served: the admin listener's base URL, or [`MockServer::base_url`].
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port.unwrap_or(self.port))
+    }
+
+    /// `ws://127.0.0.1:<port>/v1?deploymentId=<id>`, the web-messaging WebSocket of a deployment.
+    pub fn websocket_url(&self, deployment_id: &str) -> String {
+        format!(
+            "ws://127.0.0.1:{}{WEBSOCKET_PATH}?deploymentId={deployment_id}",
+            self.port
+        )
+    }
+
     /// The journal, oldest first, optionally only one exact path (as `GET /__admin/requests`).
     pub fn requests(&self, path: Option<&str>) -> Vec<JournalEntry> {
-        self.state.requests(path)
+        self.requests_by(path, None)
+    }
+
+    /// The journal, oldest first, optionally only one exact path and one direction (as
+    /// `GET /__admin/requests?path=..&direction=..`).
+    pub fn requests_by(&self, path: Option<&str>, direction: Option<RequestDirection>) -> Vec<JournalEntry> {
+        self.state
+            .requests(path, direction)
+            .iter()
+            .map(|entry| JournalEntry::clone(entry))
+            .collect()
+    }
+
+    /// The bytes the journal is charged for now, which stay within `journal_max_bytes`.
+    pub fn journal_bytes(&self) -> usize {
+        self.state.journal_bytes()
+    }
+
+    /// Creates or replaces a deployment (as `PUT /__admin/deployments/{id}`).
+    ///
+    /// # Panics
+    /// If the deployment is invalid or the emulator holds the most deployments it allows.
+    pub fn put_deployment(&self, deployment: DeploymentConfig) {
+        if let Err(e) = self.state.put_deployment(deployment) {
+            panic!("invalid deployment: {e:?}");
+        }
+    }
+
+    /// Authenticated web-messaging sessions held now.
+    pub fn session_count(&self) -> usize {
+        crate::state::lock(&self.state.sessions).len()
+    }
+
+    /// WebSockets open now.
+    pub fn open_websockets(&self) -> usize {
+        self.state.open_websocket_count()
     }
 
     /// Adds a fault (as `POST /__admin/faults`) and returns its id.
     ///
     /// # Panics
-    /// If the spec is invalid (the admin API would answer 400).
+    /// If the spec is invalid or the list is full (the admin API would answer 400).
     pub fn add_fault(&self, fault: FaultSpec) -> String {
         if let Err(message) = fault.validate() {
             panic!("invalid fault: {message}");
         }
-        self.state.add_fault(fault)
+        match self.state.add_fault(fault) {
+            Ok(id) => id,
+            Err(_) => panic!("the fault list is full ({} faults)", crate::faults::MAX_FAULTS),
+        }
     }
 
     /// Every access token issued so far gets 401 from now on.
@@ -173,7 +263,8 @@ impl MockServer {
         }
     }
 
-    /// Clears journal, faults and rate-limit windows, revokes tokens, restores start-up settings.
+    /// Clears journal, faults, rate-limit windows and web-messaging sessions, revokes tokens,
+    /// restores start-up settings and deployments.
     pub fn reset(&self) {
         self.state.reset();
     }
@@ -196,7 +287,10 @@ impl Drop for MockServer {
 
 impl std::fmt::Debug for MockServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MockServer").field("port", &self.port).finish()
+        f.debug_struct("MockServer")
+            .field("port", &self.port)
+            .field("admin_port", &self.admin_port)
+            .finish()
     }
 }
 

@@ -9,14 +9,37 @@ use std::time::Duration;
 use domain::QueueId;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::deployments::DeploymentConfig;
+
 /// The file read when `--config` is not given, relative to the working directory.
 pub const DEFAULT_CONFIG_PATH: &str = "config/mock-genesys.toml";
 /// Port of the standalone server.
 pub const DEFAULT_PORT: u16 = 8081;
-/// Interface of the standalone server (containers need every interface).
-pub const DEFAULT_HOST: &str = "0.0.0.0";
+/// Interface of the standalone server: loopback only (containers set `MOCK__HOST=0.0.0.0`).
+pub const DEFAULT_HOST: &str = "127.0.0.1";
 /// Most journal entries kept; older ones are dropped first.
 pub const DEFAULT_JOURNAL_LIMIT: usize = 10_000;
+/// Most bytes the journal is charged for (see `JournalEntry` bodies and headers); older entries are
+/// dropped first.
+pub const DEFAULT_JOURNAL_MAX_BYTES: usize = 32 * 1024 * 1024;
+/// Default lifetime of messaging JWTs (Genesys' default), unless the identity provider's access
+/// token expires sooner.
+pub const DEFAULT_MESSAGING_JWT_TTL_SECONDS: u64 = 900;
+/// Default lifetime of web-messaging refresh tokens (Genesys' default).
+pub const DEFAULT_REFRESH_TOKEN_TTL_SECONDS: u64 = 86_400;
+/// Default bound of the web-messaging session store (authenticated sessions with their refresh
+/// tokens, and anonymous session tokens seen on the WebSocket).
+pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
+/// Default bound of WebSocket connections open at once.
+pub const DEFAULT_MAX_WEBSOCKETS: usize = 1_000;
+/// Default idle timeout of a WebSocket: no frame (pongs included) for this long closes it.
+pub const DEFAULT_WEBSOCKET_IDLE_TIMEOUT_SECONDS: u64 = 120;
+/// Default largest WebSocket message (and frame) accepted, in bytes.
+pub const DEFAULT_WEBSOCKET_MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Default timeout of each call to an identity provider (discovery, token, JWKS), in milliseconds.
+pub const DEFAULT_IDENTITY_PROVIDER_TIMEOUT_MS: u64 = 5_000;
+/// Default agent reply to a guest's text; `{text}` is replaced by the guest's text.
+pub const DEFAULT_AGENT_REPLY: &str = "echo: {text}";
 /// Default access-token lifetime (Genesys' default).
 pub const DEFAULT_TOKEN_TTL_SECONDS: u64 = 86_400;
 /// Default guest-token lifetime.
@@ -32,6 +55,14 @@ const MAX_TTL_SECONDS: u64 = 315_360_000;
 const MAX_WINDOW_SECONDS: u64 = 86_400;
 /// Longest accepted latency: one minute.
 const MAX_LATENCY_MS: u64 = 60_000;
+/// Longest accepted identity-provider timeout: one minute.
+const MAX_IDENTITY_PROVIDER_TIMEOUT_MS: u64 = 60_000;
+/// Longest accepted WebSocket idle timeout: one day.
+const MAX_WEBSOCKET_IDLE_SECONDS: u64 = 86_400;
+/// Accepted WebSocket message sizes: from a small action to 16 MiB.
+const WEBSOCKET_MESSAGE_BYTES_RANGE: std::ops::RangeInclusive<usize> = 256..=16 * 1024 * 1024;
+/// Longest accepted agent reply template, in characters.
+const MAX_AGENT_REPLY_CHARS: usize = 4_096;
 
 /// An OAuth client the emulator accepts.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,13 +230,18 @@ pub enum SettingsError {
 /// Every start-up setting of the emulator.
 ///
 /// `Default` holds the spec's defaults with port 0 on 127.0.0.1, as in-process tests want;
-/// [`MockSettings::standalone`] holds the binary's defaults (port 8081 on every interface).
+/// [`MockSettings::standalone`] holds the binary's defaults (port 8081 on loopback).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MockSettings {
     /// Interface the binary binds ([`crate::MockServer`] always binds 127.0.0.1).
     pub host: String,
     /// Port; 0 picks a free one.
     pub port: u16,
+    /// Interface of the admin listener; `host` when `None`.
+    pub admin_host: Option<String>,
+    /// Port of a separate admin listener: when set, `/__admin` is served only there (and the
+    /// Genesys routes only on `port`); 0 picks a free one.
+    pub admin_port: Option<u16>,
     /// `iss` of guest tokens.
     pub issuer: String,
     /// Accepted OAuth clients.
@@ -222,8 +258,28 @@ pub struct MockSettings {
     pub latency_ms: Latency,
     /// Most journal entries kept.
     pub journal_limit: usize,
+    /// Most bytes the journal is charged for.
+    pub journal_max_bytes: usize,
     /// Log format of the binary.
     pub log_format: LogFormat,
+    /// Web deployments served by the web-messaging routes and the WebSocket.
+    pub deployments: Vec<DeploymentConfig>,
+    /// Lifetime of messaging JWTs in seconds (shortened to the identity provider's access token's).
+    pub messaging_jwt_ttl_seconds: u64,
+    /// Lifetime of web-messaging refresh tokens in seconds.
+    pub refresh_token_ttl_seconds: u64,
+    /// The agent's reply to a guest's text; `{text}` is replaced by the guest's text.
+    pub agent_reply: String,
+    /// Bound of the web-messaging session store.
+    pub max_sessions: usize,
+    /// Bound of WebSocket connections open at once.
+    pub max_websockets: usize,
+    /// Seconds without any frame after which a WebSocket is closed.
+    pub websocket_idle_timeout_seconds: u64,
+    /// Largest WebSocket message (and frame) accepted, in bytes.
+    pub websocket_max_message_bytes: usize,
+    /// Timeout of each call to an identity provider, in milliseconds.
+    pub identity_provider_timeout_ms: u64,
 }
 
 impl Default for MockSettings {
@@ -231,12 +287,17 @@ impl Default for MockSettings {
         Self {
             host: "127.0.0.1".to_owned(),
             port: 0,
+            admin_host: None,
+            admin_port: None,
             issuer: DEFAULT_ISSUER.to_owned(),
             clients: vec![
                 ClientConfig::new(
                     "local-client",
                     "local-secret",
-                    &[domain::genesys::GUEST_CREATE_SCOPE],
+                    &[
+                        domain::genesys::GUEST_CREATE_SCOPE,
+                        domain::webmessaging::DEPLOYMENT_VIEW_PERMISSION,
+                    ],
                 ),
                 ClientConfig::new("no-scope-client", "no-scope-secret", &[]),
             ],
@@ -249,13 +310,23 @@ impl Default for MockSettings {
             guest_token_ttl_seconds: DEFAULT_GUEST_TOKEN_TTL_SECONDS,
             latency_ms: Latency::default(),
             journal_limit: DEFAULT_JOURNAL_LIMIT,
+            journal_max_bytes: DEFAULT_JOURNAL_MAX_BYTES,
             log_format: LogFormat::Text,
+            deployments: vec![DeploymentConfig::local_demo()],
+            messaging_jwt_ttl_seconds: DEFAULT_MESSAGING_JWT_TTL_SECONDS,
+            refresh_token_ttl_seconds: DEFAULT_REFRESH_TOKEN_TTL_SECONDS,
+            agent_reply: DEFAULT_AGENT_REPLY.to_owned(),
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            max_websockets: DEFAULT_MAX_WEBSOCKETS,
+            websocket_idle_timeout_seconds: DEFAULT_WEBSOCKET_IDLE_TIMEOUT_SECONDS,
+            websocket_max_message_bytes: DEFAULT_WEBSOCKET_MAX_MESSAGE_BYTES,
+            identity_provider_timeout_ms: DEFAULT_IDENTITY_PROVIDER_TIMEOUT_MS,
         }
     }
 }
 
 impl MockSettings {
-    /// The binary's built-in defaults: the spec's defaults on `0.0.0.0:8081`.
+    /// The binary's built-in defaults: the spec's defaults on `127.0.0.1:8081`.
     pub fn standalone() -> Self {
         Self {
             host: DEFAULT_HOST.to_owned(),
@@ -271,6 +342,9 @@ impl MockSettings {
             guest_token_ttl_seconds: self.guest_token_ttl_seconds,
             rate_limit: self.rate_limit,
             latency_ms: self.latency_ms,
+            messaging_jwt_ttl_seconds: self.messaging_jwt_ttl_seconds,
+            refresh_token_ttl_seconds: self.refresh_token_ttl_seconds,
+            agent_reply: self.agent_reply.clone(),
         }
     }
 
@@ -282,8 +356,75 @@ impl MockSettings {
         if self.issuer.trim().is_empty() {
             return Err(InvalidSetting::new("issuer", "must not be empty"));
         }
+        if self.admin_host.as_ref().is_some_and(|h| h.trim().is_empty()) {
+            return Err(InvalidSetting::new("admin_host", "must not be empty"));
+        }
+        if self.admin_host.is_some() && self.admin_port.is_none() {
+            return Err(InvalidSetting::new(
+                "admin_host",
+                "needs admin_port (without it /__admin shares the main listener)",
+            ));
+        }
+        if self.admin_port.is_some_and(|p| p != 0 && p == self.port)
+            && self.admin_host.as_ref().is_none_or(|h| *h == self.host)
+        {
+            return Err(InvalidSetting::new(
+                "admin_port",
+                "must differ from port (leave it unset to serve /__admin on the main listener)",
+            ));
+        }
         if self.journal_limit == 0 {
             return Err(InvalidSetting::new("journal_limit", "must be at least 1"));
+        }
+        if self.journal_max_bytes == 0 {
+            return Err(InvalidSetting::new("journal_max_bytes", "must be at least 1"));
+        }
+        if self.max_sessions == 0 {
+            return Err(InvalidSetting::new("max_sessions", "must be at least 1"));
+        }
+        if self.max_websockets == 0 {
+            return Err(InvalidSetting::new("max_websockets", "must be at least 1"));
+        }
+        if !(1..=MAX_WEBSOCKET_IDLE_SECONDS).contains(&self.websocket_idle_timeout_seconds) {
+            return Err(InvalidSetting::new(
+                "websocket_idle_timeout_seconds",
+                format!("must be between 1 and {MAX_WEBSOCKET_IDLE_SECONDS}"),
+            ));
+        }
+        if !WEBSOCKET_MESSAGE_BYTES_RANGE.contains(&self.websocket_max_message_bytes) {
+            return Err(InvalidSetting::new(
+                "websocket_max_message_bytes",
+                format!(
+                    "must be between {} and {}",
+                    WEBSOCKET_MESSAGE_BYTES_RANGE.start(),
+                    WEBSOCKET_MESSAGE_BYTES_RANGE.end()
+                ),
+            ));
+        }
+        if !(1..=MAX_IDENTITY_PROVIDER_TIMEOUT_MS).contains(&self.identity_provider_timeout_ms) {
+            return Err(InvalidSetting::new(
+                "identity_provider_timeout_ms",
+                format!("must be between 1 and {MAX_IDENTITY_PROVIDER_TIMEOUT_MS}"),
+            ));
+        }
+        let mut deployment_ids = HashSet::new();
+        for (i, deployment) in self.deployments.iter().enumerate() {
+            let prefix = format!("deployments[{i}].");
+            deployment
+                .validate(&prefix)
+                .map_err(|(setting, reason)| InvalidSetting::new(&setting, reason))?;
+            if !deployment_ids.insert(deployment.id.to_ascii_lowercase()) {
+                return Err(InvalidSetting::new(
+                    &format!("{prefix}id"),
+                    format!("duplicate deployment id {:?}", deployment.id),
+                ));
+            }
+        }
+        if self.deployments.len() > crate::deployments::MAX_DEPLOYMENTS {
+            return Err(InvalidSetting::new(
+                "deployments",
+                format!("must hold at most {}", crate::deployments::MAX_DEPLOYMENTS),
+            ));
         }
         let mut client_ids = HashSet::new();
         for (i, client) in self.clients.iter().enumerate() {
@@ -349,6 +490,12 @@ impl MockSettings {
         if let Some(port) = flags.port {
             settings.port = port;
         }
+        if let Some(host) = &flags.admin_host {
+            settings.admin_host = Some(host.clone());
+        }
+        if let Some(port) = flags.admin_port {
+            settings.admin_port = Some(port);
+        }
         if let Some(format) = flags.log_format {
             settings.log_format = format;
         }
@@ -370,6 +517,10 @@ pub struct FlagOverrides {
     pub host: Option<String>,
     /// `--port`.
     pub port: Option<u16>,
+    /// `--admin-host`.
+    pub admin_host: Option<String>,
+    /// `--admin-port`.
+    pub admin_port: Option<u16>,
     /// `--log-format`.
     pub log_format: Option<LogFormat>,
 }
@@ -380,6 +531,8 @@ pub struct FlagOverrides {
 struct FileSettings {
     host: String,
     port: u16,
+    admin_host: Option<String>,
+    admin_port: Option<u16>,
     issuer: String,
     clients: Vec<ClientConfig>,
     queues: Vec<QueueConfig>,
@@ -388,7 +541,17 @@ struct FileSettings {
     guest_token_ttl_seconds: u64,
     latency_ms: Latency,
     journal_limit: usize,
+    journal_max_bytes: usize,
     log_format: LogFormat,
+    deployments: Vec<DeploymentConfig>,
+    messaging_jwt_ttl_seconds: u64,
+    refresh_token_ttl_seconds: u64,
+    agent_reply: String,
+    max_sessions: usize,
+    max_websockets: usize,
+    websocket_idle_timeout_seconds: u64,
+    websocket_max_message_bytes: usize,
+    identity_provider_timeout_ms: u64,
 }
 
 /// TOML has no null, so the file switches the limit off with `enabled = false`.
@@ -407,6 +570,8 @@ impl Default for FileSettings {
         Self {
             host: d.host,
             port: d.port,
+            admin_host: d.admin_host,
+            admin_port: d.admin_port,
             issuer: d.issuer,
             clients: d.clients,
             queues: d.queues,
@@ -419,7 +584,17 @@ impl Default for FileSettings {
             guest_token_ttl_seconds: d.guest_token_ttl_seconds,
             latency_ms: d.latency_ms,
             journal_limit: d.journal_limit,
+            journal_max_bytes: d.journal_max_bytes,
             log_format: d.log_format,
+            deployments: d.deployments,
+            messaging_jwt_ttl_seconds: d.messaging_jwt_ttl_seconds,
+            refresh_token_ttl_seconds: d.refresh_token_ttl_seconds,
+            agent_reply: d.agent_reply,
+            max_sessions: d.max_sessions,
+            max_websockets: d.max_websockets,
+            websocket_idle_timeout_seconds: d.websocket_idle_timeout_seconds,
+            websocket_max_message_bytes: d.websocket_max_message_bytes,
+            identity_provider_timeout_ms: d.identity_provider_timeout_ms,
         }
     }
 }
@@ -439,6 +614,8 @@ impl FileSettings {
         MockSettings {
             host: self.host,
             port: self.port,
+            admin_host: self.admin_host,
+            admin_port: self.admin_port,
             issuer: self.issuer,
             clients: self.clients,
             queues: self.queues,
@@ -450,13 +627,23 @@ impl FileSettings {
             guest_token_ttl_seconds: self.guest_token_ttl_seconds,
             latency_ms: self.latency_ms,
             journal_limit: self.journal_limit,
+            journal_max_bytes: self.journal_max_bytes,
             log_format: self.log_format,
+            deployments: self.deployments,
+            messaging_jwt_ttl_seconds: self.messaging_jwt_ttl_seconds,
+            refresh_token_ttl_seconds: self.refresh_token_ttl_seconds,
+            agent_reply: self.agent_reply,
+            max_sessions: self.max_sessions,
+            max_websockets: self.max_websockets,
+            websocket_idle_timeout_seconds: self.websocket_idle_timeout_seconds,
+            websocket_max_message_bytes: self.websocket_max_message_bytes,
+            identity_provider_timeout_ms: self.identity_provider_timeout_ms,
         }
     }
 }
 
 /// The settings `GET /__admin/settings` shows and `PATCH /__admin/settings` changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuntimeSettings {
     /// Lifetime of newly issued access tokens.
@@ -467,6 +654,12 @@ pub struct RuntimeSettings {
     pub rate_limit: Option<RateLimit>,
     /// Delay added to every Genesys route.
     pub latency_ms: Latency,
+    /// Lifetime of newly issued messaging JWTs (at most the identity provider's access token's).
+    pub messaging_jwt_ttl_seconds: u64,
+    /// Lifetime of newly issued web-messaging refresh tokens.
+    pub refresh_token_ttl_seconds: u64,
+    /// The agent's reply to a guest's text; `{text}` is replaced by the guest's text.
+    pub agent_reply: String,
 }
 
 /// How each run-time setting is spelled in the source being validated.
@@ -476,6 +669,9 @@ pub(crate) struct RuntimeNames {
     rate_limit_requests: &'static str,
     rate_limit_window: &'static str,
     latency: &'static str,
+    messaging_jwt_ttl: &'static str,
+    refresh_token_ttl: &'static str,
+    agent_reply: &'static str,
 }
 
 impl RuntimeNames {
@@ -485,6 +681,9 @@ impl RuntimeNames {
         rate_limit_requests: "rate_limit.requests",
         rate_limit_window: "rate_limit.window_seconds",
         latency: "latency_ms",
+        messaging_jwt_ttl: "messaging_jwt_ttl_seconds",
+        refresh_token_ttl: "refresh_token_ttl_seconds",
+        agent_reply: "agent_reply",
     };
     pub(crate) const API: RuntimeNames = RuntimeNames {
         token_ttl: "tokenTtlSeconds",
@@ -492,6 +691,9 @@ impl RuntimeNames {
         rate_limit_requests: "rateLimit.requests",
         rate_limit_window: "rateLimit.windowSeconds",
         latency: "latencyMs",
+        messaging_jwt_ttl: "messagingJwtTtlSeconds",
+        refresh_token_ttl: "refreshTokenTtlSeconds",
+        agent_reply: "agentReply",
     };
 }
 
@@ -509,6 +711,14 @@ impl RuntimeSettings {
         };
         ttl_range(names.token_ttl, self.token_ttl_seconds)?;
         ttl_range(names.guest_token_ttl, self.guest_token_ttl_seconds)?;
+        ttl_range(names.messaging_jwt_ttl, self.messaging_jwt_ttl_seconds)?;
+        ttl_range(names.refresh_token_ttl, self.refresh_token_ttl_seconds)?;
+        if self.agent_reply.chars().count() > MAX_AGENT_REPLY_CHARS {
+            return Err(InvalidSetting::new(
+                names.agent_reply,
+                format!("must hold at most {MAX_AGENT_REPLY_CHARS} characters"),
+            ));
+        }
         if let Some(limit) = self.rate_limit {
             if limit.requests == 0 {
                 return Err(InvalidSetting::new(
@@ -541,7 +751,7 @@ impl RuntimeSettings {
 
     /// These settings with `patch` applied and validated.
     pub fn patched(&self, patch: &SettingsPatch) -> Result<RuntimeSettings, InvalidSetting> {
-        let mut next = *self;
+        let mut next = self.clone();
         if let Some(ttl) = patch.token_ttl_seconds {
             next.token_ttl_seconds = ttl;
         }
@@ -553,6 +763,15 @@ impl RuntimeSettings {
         }
         if let Some(latency) = patch.latency_ms {
             next.latency_ms = latency;
+        }
+        if let Some(ttl) = patch.messaging_jwt_ttl_seconds {
+            next.messaging_jwt_ttl_seconds = ttl;
+        }
+        if let Some(ttl) = patch.refresh_token_ttl_seconds {
+            next.refresh_token_ttl_seconds = ttl;
+        }
+        if let Some(reply) = &patch.agent_reply {
+            next.agent_reply.clone_from(reply);
         }
         next.validate(&RuntimeNames::API)?;
         Ok(next)
@@ -576,6 +795,15 @@ pub struct SettingsPatch {
     /// New latency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<Latency>,
+    /// New messaging-JWT lifetime in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messaging_jwt_ttl_seconds: Option<u64>,
+    /// New refresh-token lifetime in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token_ttl_seconds: Option<u64>,
+    /// New agent reply template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_reply: Option<String>,
 }
 
 /// Tells a field set to `null` (`Some(None)`) apart from an absent one (`None`).
@@ -623,7 +851,8 @@ mod tests {
     #[test]
     fn built_in_defaults_match_the_spec() {
         let s = MockSettings::standalone();
-        assert_eq!((s.host.as_str(), s.port), ("0.0.0.0", 8081));
+        assert_eq!((s.host.as_str(), s.port), ("127.0.0.1", 8081));
+        assert_eq!((s.admin_host.as_deref(), s.admin_port), (None, None));
         assert_eq!(
             s.rate_limit,
             Some(RateLimit {
@@ -634,7 +863,25 @@ mod tests {
         assert_eq!((s.token_ttl_seconds, s.guest_token_ttl_seconds), (86_400, 3_600));
         assert_eq!(s.latency_ms, Latency::Fixed(0));
         assert_eq!(s.journal_limit, 10_000);
-        assert_eq!(s.clients[0].scopes, ["webchat:guest:create"]);
+        assert_eq!(s.journal_max_bytes, 32 << 20);
+        assert_eq!(
+            (s.messaging_jwt_ttl_seconds, s.refresh_token_ttl_seconds),
+            (900, 86_400)
+        );
+        assert_eq!((s.max_sessions, s.max_websockets), (10_000, 1_000));
+        assert_eq!(s.identity_provider_timeout_ms, 5_000);
+        assert_eq!(s.agent_reply, "echo: {text}");
+        assert_eq!(
+            s.clients[0].scopes,
+            ["webchat:guest:create", "webDeployments:deployment:view"]
+        );
+        assert_eq!(s.deployments, [DeploymentConfig::local_demo()]);
+        let demo = &s.deployments[0];
+        assert_eq!(demo.id, "7f6e5d4c-3b2a-4190-8a7b-6c5d4e3f2a1b");
+        assert_eq!(
+            demo.allowed_domains,
+            ["http://localhost:8080", "http://127.0.0.1:8080"]
+        );
         assert!(s.clients[1].scopes.is_empty());
         assert_eq!(s.queues[0].id.to_string(), "a1b2c3d4-e5f6-7890-abcd-ef1234567890");
         assert_eq!(MockSettings::default().port, 0);
@@ -726,6 +973,97 @@ mod tests {
                 .to_string()
                 .contains("/nonexistent/mock.toml")
         );
+    }
+
+    #[test]
+    fn an_admin_listener_needs_its_own_port() {
+        let err = load_with(FlagOverrides::default(), &[("MOCK__ADMIN_HOST", "127.0.0.1")]).unwrap_err();
+        assert!(err.to_string().contains("admin_host"), "{err}");
+        let err = load_with(FlagOverrides::default(), &[("MOCK__ADMIN_PORT", "8081")]).unwrap_err();
+        assert!(err.to_string().contains("admin_port"), "{err}");
+        let s = load_with(
+            FlagOverrides {
+                admin_port: Some(9091),
+                ..FlagOverrides::default()
+            },
+            &[("MOCK__ADMIN_HOST", "0.0.0.0")],
+        )
+        .unwrap();
+        assert_eq!(
+            (s.admin_host.as_deref(), s.admin_port),
+            (Some("0.0.0.0"), Some(9091))
+        );
+        let s = load_with(
+            FlagOverrides::default(),
+            &[("MOCK__PORT", "0"), ("MOCK__ADMIN_PORT", "0")],
+        )
+        .unwrap();
+        assert_eq!(s.admin_port, Some(0), "two random ports never collide");
+    }
+
+    #[test]
+    fn deployments_and_web_messaging_settings_load_from_the_file() {
+        let path = write_temp_toml(
+            "deployments",
+            r#"
+messaging_jwt_ttl_seconds = 300
+max_websockets = 5
+agent_reply = "Bot: {text}"
+
+[[deployments]]
+id = "0b8c9e2f-0a11-4a51-9a35-6f1c1f4e3d7e"
+name = "Shop"
+status = "Inactive"
+allowed_domains = ["*.example.com"]
+
+[deployments.authentication]
+discovery_uri = "https://idp.example.com/.well-known/openid-configuration"
+client_id = "genesys"
+client_secret = "s3cret"
+
+[[deployments]]
+id = "11111111-2222-4333-8444-555555555555"
+name = "Open"
+allow_all_domains = true
+"#,
+        );
+        let flags = FlagOverrides {
+            config: Some(path),
+            ..FlagOverrides::default()
+        };
+        let s = load_with(flags, &[("MOCK__MAX_SESSIONS", "7")]).unwrap();
+        assert_eq!(
+            (s.messaging_jwt_ttl_seconds, s.max_websockets, s.max_sessions),
+            (300, 5, 7)
+        );
+        assert_eq!(s.agent_reply, "Bot: {text}");
+        assert_eq!(s.deployments.len(), 2);
+        let shop = &s.deployments[0];
+        assert_eq!(shop.status, domain::webmessaging::DeploymentStatus::Inactive);
+        assert_eq!(shop.authentication.as_ref().unwrap().client_secret, "s3cret");
+        assert!(!format!("{s:?}").contains("s3cret"), "Debug redacts the secret");
+        let open = &s.deployments[1];
+        assert_eq!(open.status, domain::webmessaging::DeploymentStatus::Active);
+        assert!(open.allow_all_domains && open.authentication.is_none());
+    }
+
+    #[test]
+    fn invalid_deployments_name_the_setting() {
+        let bad_id = write_temp_toml("bad-id", "[[deployments]]\nid = \"x\"\nname = \"n\"\n");
+        let flags = FlagOverrides {
+            config: Some(bad_id),
+            ..FlagOverrides::default()
+        };
+        let err = load_with(flags, &[]).unwrap_err();
+        assert!(err.to_string().contains("deployments[0].id"), "{err}");
+        let twice = "[[deployments]]\nid = \"11111111-2222-4333-8444-555555555555\"\nname = \"a\"\n";
+        let path = write_temp_toml("twice", &format!("{twice}{twice}"));
+        let flags = FlagOverrides {
+            config: Some(path),
+            ..FlagOverrides::default()
+        };
+        let err = load_with(flags, &[]).unwrap_err();
+        assert!(err.to_string().contains("deployments[1].id"), "{err}");
     }
 
     #[test]

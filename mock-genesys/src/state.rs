@@ -4,35 +4,51 @@
 //! access tokens need no stored state at all (see [`AccessTokens`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use domain::QueueId;
 
-use crate::faults::{ActiveFault, FaultAction, FaultList, FaultSpec};
-use crate::journal::{Journal, JournalEntry};
+use crate::deployments::{Deployment, DeploymentConfig, Deployments, PutError};
+use crate::faults::{ActiveFault, FaultAction, FaultList, FaultListFull, FaultSpec};
+use crate::journal::{Journal, JournalEntry, RequestDirection};
+use crate::sessions::SessionStore;
 use crate::settings::{
     ClientConfig, InvalidSetting, MockSettings, RateLimit, RuntimeSettings, SettingsPatch,
 };
-use crate::signing::{AccessTokens, GuestTokenSigner};
+use crate::signing::{AccessTokens, TokenSigner};
 
 pub(crate) struct MockState {
     startup: RuntimeSettings,
     pub(crate) issuer: String,
     clients: Vec<ClientConfig>,
     queues: HashMap<QueueId, String>,
-    pub(crate) signer: GuestTokenSigner,
+    pub(crate) signer: TokenSigner,
     runtime: Mutex<RuntimeSettings>,
     tokens: AccessTokens,
     windows: Mutex<HashMap<String, FixedWindow>>,
     faults: Mutex<FaultList>,
     journal: Mutex<Journal>,
     next_request_id: AtomicU64,
+    startup_deployments: Vec<DeploymentConfig>,
+    deployments: Mutex<Deployments>,
+    pub(crate) sessions: Mutex<SessionStore>,
+    open_websockets: AtomicUsize,
+    pub(crate) limits: Limits,
+}
+
+/// The bounds and timeouts fixed at start-up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_websockets: usize,
+    pub(crate) websocket_idle_timeout: Duration,
+    pub(crate) websocket_max_message_bytes: usize,
+    pub(crate) identity_provider_timeout: Duration,
 }
 
 /// Locks `m`, ignoring poisoning: every critical section leaves the data consistent.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -41,23 +57,35 @@ impl MockState {
         settings
             .validate()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        // ID tokens are checked through jsonwebtoken, which needs its crypto provider.
+        jose::install_provider();
         Ok(Self {
             startup: settings.runtime(),
             issuer: settings.issuer.clone(),
             clients: settings.clients.clone(),
             queues: settings.queues.iter().map(|q| (q.id, q.name.clone())).collect(),
-            signer: GuestTokenSigner::generate()?,
+            signer: TokenSigner::generate()?,
             runtime: Mutex::new(settings.runtime()),
             tokens: AccessTokens::generate()?,
             windows: Mutex::new(HashMap::new()),
             faults: Mutex::new(FaultList::default()),
-            journal: Mutex::new(Journal::new(settings.journal_limit)),
+            journal: Mutex::new(Journal::new(settings.journal_limit, settings.journal_max_bytes)),
             next_request_id: AtomicU64::new(1),
+            startup_deployments: settings.deployments.clone(),
+            deployments: Mutex::new(Deployments::new(&settings.deployments)),
+            sessions: Mutex::new(SessionStore::new(settings.max_sessions)),
+            open_websockets: AtomicUsize::new(0),
+            limits: Limits {
+                max_websockets: settings.max_websockets,
+                websocket_idle_timeout: Duration::from_secs(settings.websocket_idle_timeout_seconds),
+                websocket_max_message_bytes: settings.websocket_max_message_bytes,
+                identity_provider_timeout: Duration::from_millis(settings.identity_provider_timeout_ms),
+            },
         })
     }
 
     pub(crate) fn runtime(&self) -> RuntimeSettings {
-        *lock(&self.runtime)
+        lock(&self.runtime).clone()
     }
 
     pub(crate) fn patch_settings(&self, patch: &SettingsPatch) -> Result<RuntimeSettings, InvalidSetting> {
@@ -67,13 +95,16 @@ impl MockState {
             // New figures start from a fresh window rather than inheriting old counts.
             lock(&self.windows).clear();
         }
-        *runtime = next;
+        *runtime = next.clone();
         Ok(next)
     }
 
-    /// Clears journal, faults and windows, revokes every token and restores the start-up settings.
+    /// Clears journal, faults, windows and web-messaging sessions, revokes every token and restores
+    /// the start-up settings and deployments.
     pub(crate) fn reset(&self) {
-        *lock(&self.runtime) = self.startup;
+        *lock(&self.runtime) = self.startup.clone();
+        *lock(&self.deployments) = Deployments::new(&self.startup_deployments);
+        lock(&self.sessions).clear();
         self.tokens.revoke_all();
         lock(&self.windows).clear();
         lock(&self.faults).clear();
@@ -103,13 +134,14 @@ impl MockState {
         self.tokens.revoke_all();
     }
 
-    /// Counts one API request of `client_id` against the rate limit, if one is on.
-    pub(crate) fn admit(&self, client_id: &str) -> Option<(RateLimit, Admission)> {
-        let limit = self.runtime().rate_limit?;
+    /// Counts one API request of `key` (an OAuth client id, or `deployment:<id>` for the token
+    /// routes) against the rate limit, if one is on.
+    pub(crate) fn admit(&self, key: &str) -> Option<(RateLimit, Admission)> {
+        let limit = lock(&self.runtime).rate_limit?;
         let now = Instant::now();
         let mut windows = lock(&self.windows);
         let window = windows
-            .entry(client_id.to_owned())
+            .entry(key.to_owned())
             .or_insert_with(|| FixedWindow::starting(now));
         Some((limit, window.admit(&limit, now)))
     }
@@ -122,7 +154,7 @@ impl MockState {
         lock(&self.faults).take(method, path)
     }
 
-    pub(crate) fn add_fault(&self, spec: FaultSpec) -> String {
+    pub(crate) fn add_fault(&self, spec: FaultSpec) -> Result<String, FaultListFull> {
         lock(&self.faults).add(spec)
     }
 
@@ -142,12 +174,75 @@ impl MockState {
         lock(&self.journal).push(entry);
     }
 
-    pub(crate) fn requests(&self, path: Option<&str>) -> Vec<JournalEntry> {
-        lock(&self.journal).entries(path)
+    /// The matching journal entries, oldest first (pointers: serialize them outside the lock).
+    pub(crate) fn requests(
+        &self,
+        path: Option<&str>,
+        direction: Option<RequestDirection>,
+    ) -> Vec<Arc<JournalEntry>> {
+        lock(&self.journal).entries(path, direction)
+    }
+
+    pub(crate) fn journal_bytes(&self) -> usize {
+        lock(&self.journal).bytes()
+    }
+
+    pub(crate) fn deployment(&self, id: &str) -> Option<Arc<Deployment>> {
+        lock(&self.deployments).get(id)
+    }
+
+    pub(crate) fn deployments(&self) -> Vec<Arc<Deployment>> {
+        lock(&self.deployments).all()
+    }
+
+    pub(crate) fn put_deployment(&self, config: DeploymentConfig) -> Result<bool, PutError> {
+        lock(&self.deployments).put(config)
+    }
+
+    /// Deletes a deployment and its rate-limit window, so that windows stay as bounded as
+    /// deployments are.
+    pub(crate) fn remove_deployment(&self, id: &str) -> bool {
+        let removed = lock(&self.deployments).remove(id);
+        if removed {
+            lock(&self.windows).remove(&deployment_window(id));
+        }
+        removed
+    }
+
+    pub(crate) fn any_deployment_allows(&self, origin: &str) -> bool {
+        lock(&self.deployments).any_allows_origin(origin)
+    }
+
+    /// A slot for one more WebSocket, released when the guard drops; `None` when all are taken.
+    pub(crate) fn open_websocket(self: &Arc<Self>) -> Option<WebSocketSlot> {
+        let taken = self
+            .open_websockets
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < self.limits.max_websockets).then_some(open + 1)
+            });
+        taken.ok().map(|_| WebSocketSlot(Arc::clone(self)))
+    }
+
+    pub(crate) fn open_websocket_count(&self) -> usize {
+        self.open_websockets.load(Ordering::Acquire)
     }
 
     pub(crate) fn clear_requests(&self) {
         lock(&self.journal).clear();
+    }
+}
+
+/// The rate-limit window key of a deployment's browser-facing routes (they have no OAuth client).
+pub(crate) fn deployment_window(deployment_id: &str) -> String {
+    format!("deployment:{}", deployment_id.to_ascii_lowercase())
+}
+
+/// One open WebSocket, counted against `max_websockets` until dropped.
+pub(crate) struct WebSocketSlot(Arc<MockState>);
+
+impl Drop for WebSocketSlot {
+    fn drop(&mut self) {
+        self.0.open_websockets.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -256,5 +351,15 @@ mod tests {
                 reset_secs: 1
             }
         );
+    }
+
+    #[test]
+    fn deleting_a_deployment_drops_its_rate_limit_window() {
+        let state = MockState::new(&MockSettings::default()).unwrap();
+        let id = crate::deployments::DEFAULT_DEPLOYMENT_ID;
+        state.admit(&deployment_window(&id.to_uppercase()));
+        assert_eq!(lock(&state.windows).len(), 1);
+        assert!(state.remove_deployment(id));
+        assert!(lock(&state.windows).is_empty());
     }
 }

@@ -391,18 +391,24 @@ async fn settings_can_be_read_and_patched_at_run_time() {
     assert_eq!(
         initial,
         json!({"tokenTtlSeconds": 86400, "guestTokenTtlSeconds": 3600,
-               "rateLimit": {"requests": 300, "windowSeconds": 60}, "latencyMs": 0})
+               "rateLimit": {"requests": 300, "windowSeconds": 60}, "latencyMs": 0,
+               "messagingJwtTtlSeconds": 900, "refreshTokenTtlSeconds": 86400,
+               "agentReply": "echo: {text}"})
     );
     let patched = h
         .patch_json(
             "/__admin/settings",
-            &json!({"tokenTtlSeconds": 120, "latencyMs": {"min": 0, "max": 5}}),
+            &json!({"tokenTtlSeconds": 120, "latencyMs": {"min": 0, "max": 5},
+                    "messagingJwtTtlSeconds": 60, "refreshTokenTtlSeconds": 600,
+                    "agentReply": "Agent: you said {text}"}),
         )
         .await;
     assert_eq!(patched.status, 200);
     let expected = json!({"tokenTtlSeconds": 120, "guestTokenTtlSeconds": 3600,
                           "rateLimit": {"requests": 300, "windowSeconds": 60},
-                          "latencyMs": {"min": 0, "max": 5}});
+                          "latencyMs": {"min": 0, "max": 5},
+                          "messagingJwtTtlSeconds": 60, "refreshTokenTtlSeconds": 600,
+                          "agentReply": "Agent: you said {text}"});
     assert_eq!(patched.json(), expected);
     assert_eq!(h.get("/__admin/settings").await.json(), expected);
     assert_eq!(
@@ -428,6 +434,9 @@ async fn refuses_bad_settings_and_keeps_the_old_ones() {
             "latency must be a number of milliseconds",
         ),
         (json!({"tokenTTL": 5}), "tokenTTL"),
+        (json!({"messagingJwtTtlSeconds": 0}), "messagingJwtTtlSeconds"),
+        (json!({"refreshTokenTtlSeconds": 0}), "refreshTokenTtlSeconds"),
+        (json!({"agentReply": "x".repeat(4097)}), "agentReply"),
     ] {
         let reply = h.patch_json("/__admin/settings", &body).await;
         let error = assert_genesys_error(&reply, 400, "bad.request");

@@ -63,6 +63,51 @@ fn healthcheck_reads_the_port_from_the_environment() {
 }
 
 #[test]
+fn healthcheck_probes_the_admin_listener_the_settings_name() {
+    let server = MockServer::start(MockSettings {
+        admin_port: Some(0),
+        ..MockSettings::default()
+    })
+    .unwrap();
+    let (port, admin_port) = (
+        server.port().to_string(),
+        server.admin_port().unwrap().to_string(),
+    );
+    let status = mock()
+        .arg("healthcheck")
+        .env("MOCK__PORT", &port)
+        .env("MOCK__ADMIN_PORT", &admin_port)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "from the environment");
+    let status = mock()
+        .arg("healthcheck")
+        .env("MOCK__PORT", &port)
+        .status()
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the main listener does not serve /__admin"
+    );
+
+    let dir = std::env::temp_dir().join(format!("mock-genesys-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("mock-genesys.toml");
+    // A wildcard host is probed on loopback.
+    std::fs::write(
+        &config,
+        format!("host = \"0.0.0.0\"\nport = {port}\nadmin_port = {admin_port}\n"),
+    )
+    .unwrap();
+    let status = mock()
+        .args(["healthcheck", "--config", config.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "from the file");
+}
+
+#[test]
 fn help_documents_the_flags_and_the_environment() {
     let output = mock().arg("--help").output().unwrap();
     assert_eq!(output.status.code(), Some(0));
@@ -72,8 +117,20 @@ fn help_documents_the_flags_and_the_environment() {
         "--host",
         "--config",
         "--log-format",
+        "--admin-port",
+        "--admin-host",
         "healthcheck",
         "MOCK__PORT",
+        "MOCK__ADMIN_PORT",
+        "MOCK__MESSAGING_JWT_TTL_SECONDS",
+        "MOCK__REFRESH_TOKEN_TTL_SECONDS",
+        "MOCK__IDENTITY_PROVIDER_TIMEOUT_MS",
+        "MOCK__MAX_SESSIONS",
+        "MOCK__MAX_WEBSOCKETS",
+        "MOCK__JOURNAL_MAX_BYTES",
+        "MOCK__AGENT_REPLY",
+        "/v1?deploymentId=",
+        "/__admin/deployments",
         "MOCK__RATE_LIMIT__REQUESTS",
         "MOCK__LATENCY_MS",
         "config/mock-genesys.toml",
@@ -106,7 +163,16 @@ fn serves_with_the_shipped_config_and_stops_cleanly_on_sigterm() {
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/mock-genesys.toml");
     // Port 0: the binary picks a free port and logs it, so no other test can take it first.
     let mut child = mock()
-        .args(["--config", config, "--host", "127.0.0.1", "--port", "0"])
+        .args([
+            "--config",
+            config,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--admin-port",
+            "0",
+        ])
         .env("MOCK__LOG_FORMAT", "json")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -131,11 +197,20 @@ fn serves_with_the_shipped_config_and_stops_cleanly_on_sigterm() {
         }
     };
     let address: SocketAddr = listening["fields"]["address"].as_str().unwrap().parse().unwrap();
+    let admin: SocketAddr = listening["fields"]["admin_address"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(mock_genesys::healthcheck(
         "127.0.0.1",
-        address.port(),
+        admin.port(),
         Duration::from_secs(5)
     ));
+    assert!(
+        !mock_genesys::healthcheck("127.0.0.1", address.port(), Duration::from_secs(5)),
+        "/__admin is served only on the admin listener"
+    );
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

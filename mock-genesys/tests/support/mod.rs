@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod idp;
+pub mod web;
+
 use std::time::Duration;
 
 use awc::Client;
@@ -56,6 +59,8 @@ impl Harness {
     pub fn with(settings: MockSettings) -> Self {
         // awc builds its TLS config eagerly, which needs a process-wide rustls provider.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // jsonwebtoken is built without a backend: the tests verify tokens through jose's ring provider.
+        jose::install_provider();
         let server = MockServer::start(settings).expect("mock starts");
         let client = Client::builder()
             .disable_redirects()
@@ -94,6 +99,14 @@ impl Harness {
         let request = self
             .client
             .post(self.url(path))
+            .insert_header(("Content-Type", "application/json"));
+        self.send(request, Some(body.to_string().as_bytes())).await
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> Reply {
+        let request = self
+            .client
+            .put(self.url(path))
             .insert_header(("Content-Type", "application/json"));
         self.send(request, Some(body.to_string().as_bytes())).await
     }

@@ -18,7 +18,8 @@ pub struct HealthStatus {
 
 /// Liveness: 200 while the process runs; never depends on Genesys.
 #[utoipa::path(get, path = "/livez", tag = "health",
-    responses((status = 200, description = "The process is running", body = HealthStatus)))]
+    responses((status = 200, description = "The process is running", body = HealthStatus,
+        headers(("X-Request-ID" = String, description = "This request's id")))))]
 pub async fn livez() -> HttpResponse {
     HttpResponse::Ok().json(HealthStatus { status: "ok" })
 }
@@ -29,10 +30,12 @@ pub async fn livez() -> HttpResponse {
 /// whether Genesys accepts the client now.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
-        (status = 200, description = "Ready to issue guest tokens", body = HealthStatus),
-        (status = 503, description = "No Genesys token yet, or shutting down", body = crate::openapi::Problem,
+        (status = 200, description = "Ready to issue guest tokens", body = HealthStatus,
+            headers(("X-Request-ID" = String, description = "This request's id"))),
+        (status = 503, description = "not_ready: no Genesys token yet, or shutting down", body = crate::openapi::Problem,
             content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+            headers(("X-Request-ID" = String, description = "This request's id"), ("Cache-Control" = String, description = "no-store"),
+                ("Retry-After" = u64, description = "Whole seconds to wait, at least 1"))),
     ))]
 pub async fn readyz(
     state: web::Data<AppState>,

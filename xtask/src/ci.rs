@@ -5,15 +5,18 @@
 //! `-p contract-tests` would build tokio, rustls, awc and ~90 other crates twice.
 
 use crate::process::{self, Result, cmd};
-use crate::{compose, image, schemathesis};
+use crate::{compose, deny, image, schemathesis};
 
-/// The `ci` task: lock file, format, lints, test build, images, all tests (unit, integration and
-/// containers), schemathesis against the running API, then e2e against the compose stack.
+/// The `ci` task: lock file, dependency policy, format, lints, test build, images, all tests
+/// (unit, integration and containers), schemathesis against the running API, then e2e against the
+/// compose stack.
 pub fn ci() -> Result {
     // Before the long builds: the last steps need a Docker engine.
     compose::require_docker()?;
     // Fails if Cargo.lock is out of date with the manifests (and fetches everything once).
     process::run(&mut cmd("cargo", &["fetch", "--locked"]))?;
+    // Reads only the lock file and the manifests: a refused dependency fails before any build.
+    deny::deny()?;
     process::run(&mut cmd("cargo", &["fmt", "--all", "--", "--check"]))?;
     process::run(&mut cmd(
         "cargo",

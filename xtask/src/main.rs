@@ -6,6 +6,7 @@
 mod bench;
 mod ci;
 mod compose;
+mod deny;
 mod dev;
 mod http;
 #[cfg(test)]
@@ -20,8 +21,8 @@ const HELP: &str = "\
 Usage: cargo xtask <task> [args]
 
 Tasks:
-  ci           fmt check, clippy, test build, images, unit + integration + container tests,
-               schemathesis, e2e
+  ci           cargo-deny, fmt check, clippy, test build, images, unit + integration + container
+               tests, schemathesis, e2e
   mock [args]  run the Genesys emulator: cargo run -p mock-genesys -- [args]
   dev          emulator + API as local processes (APP_ENV=local), until Ctrl-C
   image        release build, then the images guest-token-api and mock-genesys (FROM scratch)
@@ -29,6 +30,7 @@ Tasks:
   down         removes the stack's containers, networks and volumes
   e2e          up, the contract suite through the published ports, down
   bench        wrk load on 127.0.0.1: the emulator, then API -> emulator [--seconds N] [--connections N]
+  deny         cargo-deny: licences, advisories (RustSec snapshot in ../shared), bans, sources
   schemathesis the running API against its OpenAPI document [--seed N] [--max-examples N]";
 
 fn main() -> ExitCode {
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         "down" => no_arguments(compose::down),
         "e2e" => no_arguments(compose::e2e),
         "bench" => bench::bench(rest),
+        "deny" => no_arguments(deny::deny),
         "schemathesis" => schemathesis::schemathesis(rest),
         "help" | "-h" | "--help" => {
             println!("{HELP}");

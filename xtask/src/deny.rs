@@ -9,6 +9,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use crate::process::{self, Result, cmd, root, target_dir};
 
@@ -41,11 +42,10 @@ pub fn deny() -> Result {
 }
 
 fn require_cargo_deny() -> Result {
-    let mut version = cmd("cargo", &["deny", "--version"]);
-    let installed = process::read_quietly(version.stderr(std::process::Stdio::null())).map_err(|_| {
+    let installed = silent_output(&mut cmd("cargo", &["deny", "--version"])).ok_or_else(|| {
         format!(
             "cargo-deny is not installed: cargo install cargo-deny --version {CARGO_DENY_VERSION} --locked \
-                 (bash .ci/run installs it)"
+             (bash .ci/run installs it)"
         )
     })?;
     if installed.split_whitespace().nth(1) != Some(CARGO_DENY_VERSION) {
@@ -179,10 +179,17 @@ fn head_subject(checkout: &Path) -> Option<String> {
         return None;
     }
     let mut log = cmd("git", &["-C"]);
-    log.arg(checkout)
-        .args(["log", "-1", "--format=%s"])
-        .stderr(std::process::Stdio::null());
-    process::read_quietly(&mut log).ok()
+    log.arg(checkout).args(["log", "-1", "--format=%s"]);
+    silent_output(&mut log)
+}
+
+/// The trimmed stdout of a command that succeeded; its stderr is discarded.
+fn silent_output(command: &mut Command) -> Option<String> {
+    let output = command.stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
 #[cfg(test)]

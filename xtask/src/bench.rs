@@ -1,10 +1,8 @@
 //! `bench`: bounded load on 127.0.0.1 with `wrk`, first the emulator alone, then API -> emulator.
 
-use std::net::TcpListener;
-
 use crate::http;
 use crate::image::{self, API, MOCK};
-use crate::process::{self, Result, Services, cmd, target_dir};
+use crate::process::{self, Result, Services, cmd, free_port, target_dir};
 
 const MAX_SECONDS: u32 = 60;
 const MAX_CONNECTIONS: u32 = 256;
@@ -126,11 +124,6 @@ pub fn bench(args: &[String]) -> Result {
     }
     println!("  API resident memory after the run (VmRSS): {api_rss}");
     Ok(())
-}
-
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
 fn access_token(mock_address: &str) -> Result<String> {

@@ -4,17 +4,19 @@
 //! cargo resolves dependency features per selection, so `--exclude contract-tests` followed by
 //! `-p contract-tests` would build tokio, rustls, awc and ~90 other crates twice.
 
-use crate::compose;
-use crate::image;
 use crate::process::{self, Result, cmd};
+use crate::{compose, deny, image, schemathesis};
 
-/// The `ci` task: lock file, format, lints, test build, images, all tests (unit, integration and
-/// containers), then e2e against the compose stack.
+/// The `ci` task: lock file, dependency policy, format, lints, test build, images, all tests
+/// (unit, integration and containers), schemathesis against the running API, then e2e against the
+/// compose stack.
 pub fn ci() -> Result {
     // Before the long builds: the last steps need a Docker engine.
     compose::require_docker()?;
     // Fails if Cargo.lock is out of date with the manifests (and fetches everything once).
     process::run(&mut cmd("cargo", &["fetch", "--locked"]))?;
+    // Reads only the lock file and the manifests: a refused dependency fails before any build.
+    deny::deny()?;
     process::run(&mut cmd("cargo", &["fmt", "--all", "--", "--check"]))?;
     process::run(&mut cmd(
         "cargo",
@@ -24,5 +26,7 @@ pub fn ci() -> Result {
     process::run(&mut cmd("cargo", &["test", "--workspace", "--no-run"]))?;
     image::image()?;
     process::run(&mut cmd("cargo", &["test", "--workspace"]))?;
+    // Runs the debug binaries the tests just built.
+    schemathesis::schemathesis(&[])?;
     compose::e2e()
 }

@@ -210,3 +210,27 @@ fn images_bake_in_no_credentials() {
         }
     }
 }
+
+#[test]
+fn the_licence_files_match_the_workspace_licence() {
+    let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("license = \"MIT OR Apache-2.0\""),
+        "the workspace is licensed MIT OR Apache-2.0"
+    );
+    for (file, title) in [
+        ("LICENSE-MIT", "MIT License"),
+        (
+            "LICENSE-APACHE",
+            "Apache License\n                           Version 2.0",
+        ),
+    ] {
+        let text = fs::read_to_string(root().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(text.contains(title), "{file} holds the standard text");
+        assert!(
+            text.contains("Copyright 2026 The guest-token service contributors")
+                || text.contains("Copyright (c) 2026 The guest-token service contributors"),
+            "{file} names the copyright holders"
+        );
+    }
+}

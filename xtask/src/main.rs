@@ -6,12 +6,14 @@
 mod bench;
 mod ci;
 mod compose;
+mod deny;
 mod dev;
 mod http;
 #[cfg(test)]
 mod hygiene;
 mod image;
 mod process;
+mod schemathesis;
 
 use std::process::ExitCode;
 
@@ -19,14 +21,17 @@ const HELP: &str = "\
 Usage: cargo xtask <task> [args]
 
 Tasks:
-  ci           fmt check, clippy, test build, images, unit + integration + container tests, e2e
+  ci           cargo-deny, fmt check, clippy, test build, images, unit + integration + container
+               tests, schemathesis, e2e
   mock [args]  run the Genesys emulator: cargo run -p mock-genesys -- [args]
   dev          emulator + API as local processes (APP_ENV=local), until Ctrl-C
   image        release build, then the images guest-token-api and mock-genesys (FROM scratch)
   up           the stack in containers (docker-compose.yml), waits until healthy
   down         removes the stack's containers, networks and volumes
   e2e          up, the contract suite through the published ports, down
-  bench        wrk load on 127.0.0.1: the emulator, then API -> emulator [--seconds N] [--connections N]";
+  bench        wrk load on 127.0.0.1: the emulator, then API -> emulator [--seconds N] [--connections N]
+  deny         cargo-deny: licences, advisories (RustSec snapshot in ../shared), bans, sources
+  schemathesis the running API against its OpenAPI document [--seed N] [--max-examples N]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -50,6 +55,8 @@ fn main() -> ExitCode {
         "down" => no_arguments(compose::down),
         "e2e" => no_arguments(compose::e2e),
         "bench" => bench::bench(rest),
+        "deny" => no_arguments(deny::deny),
+        "schemathesis" => schemathesis::schemathesis(rest),
         "help" | "-h" | "--help" => {
             println!("{HELP}");
             Ok(())

@@ -1,6 +1,7 @@
 //! Running commands: each is printed before it runs, and a failure names the command.
 
 use std::ffi::OsStr;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -126,6 +127,12 @@ pub fn on_path(program: &str) -> bool {
             })
         })
     })
+}
+
+/// A port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
 /// Polls `ready` every 200 ms until it returns `Ok(true)` or `timeout` passes; `Err` aborts at once.

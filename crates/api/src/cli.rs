@@ -55,9 +55,10 @@ fn environment_help() -> String {
     }
     help.push_str(&format!(
         "\nLogging: RUST_LOG (or log.level) filters every line, dependencies' log-crate records \
-         included. Applied after it, whatever it says: {} (more verbose lines of these targets print \
-         request headers, credentials included).\n",
-        crate::telemetry::secret_safe_caps_description()
+         included. Applied after it, whatever it says: {} (awc's verbose lines print request \
+         headers, credentials included; actix-http's dispatcher logs each malformed request as an \
+         error).\n",
+        crate::telemetry::log_caps_description()
     ));
     help.push_str(
         "\nExit codes: 0 stopped cleanly, 1 Genesys rejected the credentials or the port is taken, \

@@ -115,7 +115,7 @@ fn upstream_detail(e: &GenesysError) -> String {
 
 /// Whole seconds, rounded up, at least 1: `Retry-After: 0` would invite an immediate retry.
 pub fn retry_after_secs(d: Duration) -> u64 {
-    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    let secs = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0));
     secs.max(1)
 }
 

@@ -11,7 +11,10 @@ use crate::schemas::{GuestTokenRequestBody, GuestTokenResponseBody, Problem, Pro
     info(
         title = "Guest-token API",
         description = "Issues short-lived Genesys web-chat guest tokens to an embedded chat widget. \
-            Errors are RFC 9457 problem details; every response carries X-Request-ID.",
+            Errors are RFC 9457 problem details (application/problem+json, Cache-Control: no-store); \
+            every response carries X-Request-ID. A path no route serves answers 404 not_found, and a \
+            route asked with another method answers 405 method_not_allowed with an Allow header \
+            naming the one it serves; both are problems too.",
         license(name = "MIT OR Apache-2.0")
     ),
     paths(

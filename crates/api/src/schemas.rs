@@ -19,11 +19,23 @@ pub struct GuestTokenRequestBody {
     /// The Genesys queue to route the chat to (a UUID).
     #[schema(format = "uuid", example = "a1b2c3d4-e5f6-7890-abcd-ef1234567890")]
     queue_id: String,
-    /// BCP 47 language tag, at most 35 characters; the service's default (`en-us`) when absent.
-    #[schema(max_length = 35, example = "en-us")]
+    /// BCP 47 language tag (RFC 5646 shape: a primary subtag of 2 to 3 or 5 to 8 letters, then
+    /// subtags of 1 to 8 letters or digits joined by `-`), at most 35 characters, any case; the
+    /// service's default (`en-us`) when absent or null.
+    #[schema(
+        max_length = 35,
+        pattern = r"^(?:[A-Za-z]{2,3}|[A-Za-z]{5,8})(?:-[A-Za-z0-9]{1,8})*$",
+        example = "en-us"
+    )]
     language: Option<String>,
-    /// The caller's customer reference, 1 to 128 printable characters; `anonymous` when absent.
-    #[schema(min_length = 1, max_length = 128, example = "cust_99887766")]
+    /// The caller's customer reference, 1 to 128 characters: no control characters, and no white
+    /// space at either end; `anonymous` when absent or null. An attribute, never an identity.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000](?:[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000])?$",
+        example = "cust_99887766"
+    )]
     customer_id: Option<String>,
 }
 

@@ -4,7 +4,7 @@
 //! Records of dependencies that log through the `log` crate (actix-web, actix-cors, awc, rustls,
 //! mio) are bridged into the same subscriber by [`init`], so they pass the same filter and come
 //! out in the same format. Targets whose verbose levels print credentials are capped by
-//! [`SECRET_SAFE_CAPS`] whatever the filter asks for.
+//! [`LOG_CAPS`] whatever the filter asks for.
 
 use tracing::Subscriber;
 use tracing::level_filters::LevelFilter;
@@ -20,14 +20,19 @@ use crate::settings::LogFormat;
 /// The most verbose level each listed target may ever log at, applied after the operator's filter
 /// (`RUST_LOG` / `log.level`), so no filter can turn these targets up.
 ///
-/// `awc` at trace prints each HTTP/2 request head with its headers, among them
-/// `Authorization: Basic <client id:secret>` and `Authorization: Bearer <access token>`; its
-/// warnings and errors (connector and header problems) stay visible.
-pub const SECRET_SAFE_CAPS: &[(&str, LevelFilter)] = &[("awc", LevelFilter::INFO)];
+/// - `awc` at trace prints each HTTP/2 request head with its headers, among them
+///   `Authorization: Basic <client id:secret>` and `Authorization: Bearer <access token>`; its
+///   warnings and errors (connector and header problems) stay visible.
+/// - actix-http's HTTP/1 dispatcher logs every malformed request it answers 400 (a NUL byte in a
+///   header, say) at ERROR: any client could fill the error log at will.
+pub const LOG_CAPS: &[(&str, LevelFilter)] = &[
+    ("awc", LevelFilter::INFO),
+    ("actix_http::h1::dispatcher", LevelFilter::OFF),
+];
 
-/// The caps in [`SECRET_SAFE_CAPS`] as `target=level` text, for `--help`.
-pub fn secret_safe_caps_description() -> String {
-    SECRET_SAFE_CAPS
+/// The caps in [`LOG_CAPS`] as `target=level` text, for `--help`.
+pub fn log_caps_description() -> String {
+    LOG_CAPS
         .iter()
         .map(|(target, level)| format!("{target}={}", level.to_string().to_lowercase()))
         .collect::<Vec<_>>()
@@ -35,14 +40,14 @@ pub fn secret_safe_caps_description() -> String {
 }
 
 /// A subscriber writing `format` lines that pass `filter` (an `EnvFilter` directive) and
-/// [`SECRET_SAFE_CAPS`] to `sink`.
+/// [`LOG_CAPS`] to `sink`.
 pub fn subscriber<W>(format: LogFormat, filter: &str, sink: W) -> Box<dyn Subscriber + Send + Sync>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     let user_filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let caps = Targets::new()
-        .with_targets(SECRET_SAFE_CAPS.iter().copied())
+        .with_targets(LOG_CAPS.iter().copied())
         .with_default(LevelFilter::TRACE);
     // A per-layer `and` (not a second global layer): a target-scoped, span-scoped or more specific
     // directive cannot get past the caps, and the max-level hint stays the stricter of the two.
@@ -119,6 +124,7 @@ mod tests {
             tracing::trace!(target: "awc::client::h2proto", "Sending client request: Bearer awc-trace-line");
             tracing::error!(target: "awc::client::connector", "awc-error-line");
             tracing::trace!(target: "api::routes", "api-trace-line");
+            tracing::error!(target: "actix_http::h1::dispatcher", "stream error: request parse error");
         });
         sink.text()
     }
@@ -141,6 +147,14 @@ mod tests {
                 written.contains("awc-error-line"),
                 "{filter:?} hid an awc error: {written}"
             );
+        }
+    }
+
+    #[test]
+    fn a_client_cannot_fill_the_error_log_with_malformed_requests() {
+        for filter in ["trace", "info", "actix_http=trace"] {
+            let written = written_with(filter);
+            assert!(!written.contains("request parse error"), "{filter:?}: {written}");
         }
     }
 

@@ -59,14 +59,20 @@ impl QueueId {
         &self.0
     }
 
-    /// Parses `raw`, reporting a problem under the field name `field`.
+    /// Parses `raw`, reporting a problem under the field name `field`. Only the hyphenated form
+    /// (any case) is accepted, as an OpenAPI `format: uuid` says: no braces, `urn:uuid:` prefix,
+    /// bare digits or surrounding white space.
     pub fn parse_field(raw: &str, field: &str) -> Result<Self, FieldViolation> {
-        Uuid::try_parse(raw.trim()).map(Self).map_err(|_| {
-            FieldViolation::new(
-                field,
-                "must be a UUID such as a1b2c3d4-e5f6-7890-abcd-ef1234567890",
-            )
-        })
+        Some(raw)
+            .filter(|raw| raw.len() == 36)
+            .and_then(|raw| Uuid::try_parse(raw).ok())
+            .map(Self)
+            .ok_or_else(|| {
+                FieldViolation::new(
+                    field,
+                    "must be a UUID such as a1b2c3d4-e5f6-7890-abcd-ef1234567890",
+                )
+            })
     }
 }
 

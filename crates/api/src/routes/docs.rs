@@ -11,7 +11,9 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 
 /// Prometheus metrics in the OpenMetrics text format.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Metrics", content_type = "application/openmetrics-text", body = String)))]
+    responses((status = 200, description = "Metrics, OpenMetrics 1.0.0 text (application/openmetrics-text; version=1.0.0; charset=utf-8)",
+        content_type = "application/openmetrics-text", body = String,
+        headers(("X-Request-ID" = String, description = "This request's id")))))]
 pub async fn metrics(state: web::Data<AppState>, genesys: web::Data<dyn GenesysApi>) -> HttpResponse {
     let tracked = state.limiter.as_ref().map(|limiter| limiter.tracked_ips());
     state.metrics.set_live(&genesys.status(), tracked);
@@ -22,7 +24,8 @@ pub async fn metrics(state: web::Data<AppState>, genesys: web::Data<dyn GenesysA
 
 /// This API's OpenAPI 3.1 document.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
-    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object,
+        headers(("X-Request-ID" = String, description = "This request's id")))))]
 pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(ContentType::json())

@@ -56,7 +56,8 @@ impl TokenReport {
 
 /// Liveness: 200 while the process runs; never depends on Genesys.
 #[utoipa::path(get, path = "/livez", tag = "health",
-    responses((status = 200, description = "The process is running", body = HealthStatus)))]
+    responses((status = 200, description = "The process is running", body = HealthStatus,
+        headers(("X-Request-ID" = String, description = "This request's id")))))]
 pub async fn livez() -> HttpResponse {
     HttpResponse::Ok().json(HealthStatus { status: "ok" })
 }
@@ -67,10 +68,12 @@ pub async fn livez() -> HttpResponse {
 /// background (within the refresh cool-down), never here.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
-        (status = 200, description = "Ready to issue guest tokens", body = ReadyStatus),
-        (status = 503, description = "No Genesys token held, or draining before shutdown", body = crate::schemas::Problem,
+        (status = 200, description = "Ready to issue guest tokens", body = ReadyStatus,
+            headers(("X-Request-ID" = String, description = "This request's id"))),
+        (status = 503, description = "not_ready: no Genesys token held, or draining before shutdown", body = crate::schemas::Problem,
             content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+            headers(("X-Request-ID" = String, description = "This request's id"), ("Cache-Control" = String, description = "no-store"),
+                ("Retry-After" = u64, description = "Whole seconds to wait, at least 1"))),
     ))]
 pub async fn readyz(
     state: web::Data<AppState>,

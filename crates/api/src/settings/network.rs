@@ -28,42 +28,62 @@ impl FromStr for AllowedOrigin {
         let (scheme, rest) = origin
             .split_once("://")
             .ok_or_else(|| format!("{origin:?}: must look like https://host[:port]"))?;
-        let scheme = scheme.to_ascii_lowercase();
-        let scheme = scheme.as_str();
-        if !matches!(scheme, "http" | "https") {
-            return Err(format!("{origin:?}: the scheme must be http or https"));
-        }
-        if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+        let default_port = match scheme.to_ascii_lowercase().as_str() {
+            "http" => 80,
+            "https" => 443,
+            _ => return Err(format!("{origin:?}: the scheme must be http or https")),
+        };
+        if rest.is_empty() || rest.contains(['/', '?', '#', '@']) || rest.contains(char::is_whitespace) {
             return Err(format!(
                 "{origin:?}: must be scheme://host[:port] with no path, query or user"
             ));
         }
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((host, _)) if !host.ends_with(']') && host.contains(':') => (rest, None),
-            Some((host, port)) => (host, Some(port)),
-            None => (rest, None),
+        // A bracketed IPv6 address, or a host name; then an optional port.
+        let (host_ok, port) = match rest.strip_prefix('[') {
+            Some(bracketed) => match bracketed.split_once(']') {
+                Some((address, port)) => (address.parse::<std::net::Ipv6Addr>().is_ok(), port),
+                None => (false, ""),
+            },
+            None => {
+                let (host, port) = rest.split_at(rest.find(':').unwrap_or(rest.len()));
+                (is_host_name(host), port)
+            }
         };
-        if host.is_empty()
-            || !host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
-        {
-            return Err(format!("{origin:?}: the host is not a valid host name"));
+        if !host_ok {
+            return Err(format!(
+                "{origin:?}: the host must be a host name (labels of letters, digits and '-') or a bracketed IPv6 address"
+            ));
         }
-        if let Some(port) = port {
-            let number: u16 = port
-                .parse()
-                .ok()
-                .filter(|p| *p > 0)
+        if let Some(digits) = port.strip_prefix(':') {
+            // Browsers write the port in plain digits, without leading zeros.
+            let number = Some(digits)
+                .filter(|d| !d.is_empty() && d.len() <= 5 && !d.starts_with('0'))
+                .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|d| d.parse::<u32>().ok())
+                .filter(|p| *p <= 65_535)
                 .ok_or_else(|| format!("{origin:?}: the port must be a number from 1 to 65535"))?;
-            if (scheme, number) == ("http", 80) || (scheme, number) == ("https", 443) {
+            if number == default_port {
                 return Err(format!(
                     "{origin:?}: leave out the default port, browsers never send it"
                 ));
             }
+        } else if !port.is_empty() {
+            return Err(format!("{origin:?}: must be scheme://host[:port]"));
         }
         Ok(Self(origin.to_ascii_lowercase()))
     }
+}
+
+/// A DNS host name (or dotted IPv4 address): labels of 1 to 63 letters, digits and `-`, not
+/// starting or ending with `-`, 253 characters at most.
+fn is_host_name(host: &str) -> bool {
+    host.len() <= 253
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 /// An IP address or CIDR block such as `10.0.0.0/8` (IPv4-mapped IPv6 addresses count as IPv4).
@@ -167,6 +187,12 @@ mod tests {
             "https://example.com:0",
             "https://example.com:443",
             "https://user@example.com",
+            "http://..",
+            "http://-",
+            "http://::1",
+            "http://[zz]",
+            "http://a:+8080",
+            "http://a:08080",
         ] {
             assert!(bad.parse::<AllowedOrigin>().is_err(), "{bad}");
         }

@@ -6,7 +6,8 @@
 //! The test looks at what a visitor sees, as a visitor would: a token, a refusal, an automatic
 //! renewal and a rate limit, and saves a screenshot of each state to
 //! `target/browser-artifacts/<state>.png`. Without `chromium` and `chromedriver` it is skipped with
-//! a message naming the Debian packages.
+//! a message naming the Debian packages. A second test, run by `cargo xtask e2e`, opens the page
+//! the compose stack publishes and sees a token.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -31,17 +32,12 @@ const WINDOW: &str = "--window-size=1200,900";
 #[actix_rt::test]
 async fn the_demo_page_gets_renews_and_explains_guest_tokens_in_a_real_browser() {
     let Some(browser) = Browser::installed() else {
-        eprintln!(
-            "SKIPPED the_demo_page_gets_renews_and_explains_guest_tokens_in_a_real_browser: it needs \
-             `chromium` and `chromedriver` on PATH, from the Debian packages `chromium` and \
-             `chromium-driver` (apt-get install -y chromium chromium-driver)"
-        );
-        return;
+        return skip("the_demo_page_gets_renews_and_explains_guest_tokens_in_a_real_browser");
     };
     let started = Instant::now();
     let artifacts = artifacts_dir();
     let stack = Stack::start().await;
-    let driver = Chromedriver::start(&browser, &artifacts).await;
+    let driver = Chromedriver::start(&browser, &artifacts, "chromedriver.log").await;
     let client = driver.session(&browser).await;
     let page = Page {
         client: &client,
@@ -128,15 +124,47 @@ async fn the_demo_page_gets_renews_and_explains_guest_tokens_in_a_real_browser()
     );
 }
 
-/// `target/browser-artifacts/`, emptied: screenshots and the chromedriver log of this run.
+/// After `cargo xtask up`: the page the compose stack publishes gets a token in a real browser.
+/// `cargo xtask e2e` runs it with `CONTRACT_DEMO_URL` set.
+#[actix_rt::test]
+#[ignore = "needs the compose stack: run `cargo xtask e2e`"]
+async fn the_compose_stacks_demo_page_gets_a_token() {
+    let url = std::env::var("CONTRACT_DEMO_URL")
+        .expect("CONTRACT_DEMO_URL is not set: run this through `cargo xtask e2e`");
+    let Some(browser) = Browser::installed() else {
+        return skip("the_compose_stacks_demo_page_gets_a_token");
+    };
+    let artifacts = artifacts_dir();
+    let driver = Chromedriver::start(&browser, &artifacts, "chromedriver-compose.log").await;
+    let client = driver.session(&browser).await;
+    let page = Page {
+        client: &client,
+        artifacts: &artifacts,
+    };
+    page.open(&url).await;
+    let shown = page
+        .wait_for("compose-token", "ok", &["Token valid", "on page load"])
+        .await;
+    assert!(looks_like_uuid(&shown.guest_id), "{shown:?}");
+    page.screenshot("compose-token").await;
+    client.close().await.expect("the browser session closes");
+}
+
+/// `target/browser-artifacts/`: screenshots and the chromedriver log.
 fn artifacts_dir() -> PathBuf {
     let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .expect("CARGO_TARGET_TMPDIR is target/tmp");
     let dir = target.join("browser-artifacts");
-    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("the artifacts directory can be made");
     dir
+}
+
+fn skip(test: &str) {
+    eprintln!(
+        "SKIPPED {test}: it needs `chromium` and `chromedriver` on PATH, from the Debian packages \
+         `chromium` and `chromium-driver` (apt-get install -y chromium chromium-driver)"
+    );
 }
 
 fn looks_like_uuid(text: &str) -> bool {
@@ -259,13 +287,13 @@ struct Chromedriver {
 }
 
 impl Chromedriver {
-    async fn start(browser: &Browser, artifacts: &Path) -> Chromedriver {
+    async fn start(browser: &Browser, artifacts: &Path, log_name: &str) -> Chromedriver {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let log = std::fs::File::create(artifacts.join("chromedriver.log")).unwrap();
+        let log = std::fs::File::create(artifacts.join(log_name)).unwrap();
         let child = Command::new(&browser.chromedriver)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())

@@ -4,7 +4,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::image::{self, ALL, API, MOCK};
+use crate::image::{self, ALL, API, DEMO, MOCK};
 use crate::process::{self, Result, cmd};
 
 /// Compose project name, so the stack is found whatever the checkout's directory is called.
@@ -19,9 +19,14 @@ fn example_curl(api_base: &str) -> String {
     )
 }
 
-/// Prints where the API and the emulator answer and the README's example request, under `heading`.
+/// Prints where the demo page, the API and the emulator answer and the README's example request,
+/// under `heading`.
 pub fn print_endpoints(heading: &str) {
     println!("\n{heading}");
+    println!(
+        "  demo      http://localhost:{} (open it in a browser: it gets a guest token)",
+        DEMO.port
+    );
     println!(
         "  API       http://localhost:{} (/livez, /readyz, /metrics, /openapi.json)",
         API.port
@@ -75,7 +80,7 @@ fn compose(args: &[&str]) -> Result<Command> {
     Ok(command)
 }
 
-/// The `up` task: current images, a fresh stack, both services healthy, then how to call it.
+/// The `up` task: current images, a fresh stack, every service healthy, then how to call it.
 pub fn up() -> Result {
     require_docker()?;
     image::build_release()?;
@@ -132,20 +137,32 @@ impl Drop for StackGuard {
     }
 }
 
-/// The `e2e` task: `up`, the contract suite through the published ports, then `down` whatever happened.
+/// The `e2e` task: `up`, the contract suite through the published ports and the demo page in a
+/// browser, then `down` whatever happened.
 pub fn e2e() -> Result {
     process::catch_interrupt();
     let _stack = StackGuard;
     up()?;
     let api_url = format!("http://localhost:{}", API.port);
     let mock_url = format!("http://localhost:{}", MOCK.port);
+    let demo_url = format!("http://localhost:{}", DEMO.port);
     // `--workspace`: the same dependency features as `cargo test --workspace`, so `ci` builds nothing anew.
     let mut tests = cmd(
         "cargo",
-        &["test", "--workspace", "--test", "compose", "--", "--ignored"],
+        &[
+            "test",
+            "--workspace",
+            "--test",
+            "compose",
+            "--test",
+            "browser",
+            "--",
+            "--ignored",
+        ],
     );
     tests
         .env("CONTRACT_API_URL", &api_url)
-        .env("CONTRACT_MOCK_URL", &mock_url);
+        .env("CONTRACT_MOCK_URL", &mock_url)
+        .env("CONTRACT_DEMO_URL", &demo_url);
     process::run(&mut tests)
 }

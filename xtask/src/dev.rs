@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::compose::print_endpoints;
-use crate::image::{API, MOCK};
+use crate::image::{API, DEMO, MOCK};
 use crate::process::{self, Result, Services, cmd, target_dir};
 
 /// The `mock` task: `cargo run -p mock-genesys -- <args>`.
@@ -15,12 +15,14 @@ pub fn mock(args: &[String]) -> Result {
     process::run(&mut command)
 }
 
-/// The `dev` task: debug build, emulator, API against it (`APP_ENV=local`), until Ctrl-C.
+/// The `dev` task: debug build, emulator, API against it (`APP_ENV=local`), the demo page calling
+/// the API, until Ctrl-C.
 pub fn dev() -> Result {
     process::catch_interrupt();
     let mock_address = format!("127.0.0.1:{}", MOCK.port);
     let api_address = format!("127.0.0.1:{}", API.port);
-    for address in [&mock_address, &api_address] {
+    let demo_address = format!("127.0.0.1:{}", DEMO.port);
+    for address in [&mock_address, &api_address, &demo_address] {
         // Otherwise the readiness checks below would be answered by someone else.
         if crate::http::is_listening(address) {
             return Err(format!(
@@ -28,7 +30,10 @@ pub fn dev() -> Result {
             ));
         }
     }
-    process::run(&mut cmd("cargo", &["build", "-p", "mock-genesys", "-p", "api"]))?;
+    process::run(&mut cmd(
+        "cargo",
+        &["build", "-p", "mock-genesys", "-p", "api", "-p", "demo"],
+    ))?;
     let bin = target_dir().join("debug");
     let mut services = Services::default();
     // The emulator reads config/mock-genesys.toml (port 8081), which config/local.toml points at.
@@ -38,8 +43,12 @@ pub fn dev() -> Result {
     api.env("APP_ENV", "local");
     services.start(API.service, &mut api)?;
     services.wait_until_ok(API.service, &api_address, "/readyz")?;
+    // Its defaults are the local ones: the site in the source tree, the API on :3000, the emulator on
+    // :8081; config/local.toml allows its origin.
+    services.start(DEMO.service, &mut cmd(bin.join(DEMO.binary), &[]))?;
+    services.wait_until_ok(DEMO.service, &demo_address, "/healthz")?;
 
-    print_endpoints("Running (Ctrl-C stops both):");
+    print_endpoints("Running (Ctrl-C stops them all):");
     while !process::interrupted() {
         services.check_running()?;
         std::thread::sleep(Duration::from_millis(200));

@@ -2,8 +2,8 @@
 //!
 //! No registry is needed: the build context (`target/docker/<image>/`) holds a `rootfs/` with the
 //! binary, exactly the shared libraries `ldd` lists (and the dynamic loader) at their host paths, the
-//! host's CA bundle, a non-root user and, for the API, `config/`. The Dockerfiles in `docker/` copy
-//! it onto an empty base.
+//! host's CA bundle, a non-root user, and the files each image carries (`config/` for the API and
+//! the emulator, the site for the demo). The Dockerfiles in `docker/` copy it onto an empty base.
 
 use std::collections::hash_map::DefaultHasher;
 use std::fs;
@@ -25,6 +25,8 @@ pub struct ImageSpec {
     pub port: u16,
     /// Which files of `config/` the image carries (never secrets: none live there).
     config: fn(&str) -> bool,
+    /// Directories of the repository the image carries: (source, path in the image).
+    directories: &'static [(&'static str, &'static str)],
 }
 
 /// The emulator; its settings file holds only public test credentials.
@@ -34,6 +36,7 @@ pub const MOCK: ImageSpec = ImageSpec {
     binary: "mock-genesys",
     port: 8081,
     config: is_mock_config,
+    directories: &[],
 };
 
 /// The service, with every environment file but the emulator's.
@@ -43,10 +46,21 @@ pub const API: ImageSpec = ImageSpec {
     binary: "guest-token-api",
     port: 3000,
     config: is_api_config,
+    directories: &[],
 };
 
-/// Both images, the emulator first (the service depends on it).
-pub const ALL: [&ImageSpec; 2] = [&MOCK, &API];
+/// The demo page and its static file server; the page's settings come from flags, not `config/`.
+pub const DEMO: ImageSpec = ImageSpec {
+    image: "guest-token-demo",
+    service: "demo",
+    binary: "demo-server",
+    port: 8080,
+    config: no_config,
+    directories: &[("demo/site", "site")],
+};
+
+/// Every image, in start-up order: the emulator, the service that needs it, the page that calls it.
+pub const ALL: [&ImageSpec; 3] = [&MOCK, &API, &DEMO];
 
 const MOCK_CONFIG: &str = "mock-genesys.toml";
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -63,6 +77,10 @@ fn is_mock_config(name: &str) -> bool {
 
 fn is_api_config(name: &str) -> bool {
     name.ends_with(".toml") && name != MOCK_CONFIG
+}
+
+fn no_config(_name: &str) -> bool {
+    false
 }
 
 /// The workspace version, used as the image tag next to `latest`.
@@ -83,15 +101,24 @@ impl ImageSpec {
     }
 }
 
-/// `cargo build --release` of both binaries (one release build serves images and benchmarks).
+/// `cargo build --release` of every image's binary (one release build serves images and benchmarks).
 pub fn build_release() -> Result {
     process::run(&mut cmd(
         "cargo",
-        &["build", "--release", "-p", "mock-genesys", "-p", "api"],
+        &[
+            "build",
+            "--release",
+            "-p",
+            "mock-genesys",
+            "-p",
+            "api",
+            "-p",
+            "demo",
+        ],
     ))
 }
 
-/// The `image` task: release build, then both images (rebuilt whatever their state), then their sizes.
+/// The `image` task: release build, then every image (rebuilt whatever its state), then their sizes.
 pub fn image() -> Result {
     build_release()?;
     for spec in ALL {
@@ -124,7 +151,7 @@ pub fn ensure_current() -> Result {
     Ok(())
 }
 
-/// Prints `docker image inspect -f '{{.Size}}'` of both images.
+/// Prints `docker image inspect -f '{{.Size}}'` of every image.
 pub fn print_sizes() -> Result {
     for spec in ALL {
         let tag = spec.versioned_tag();
@@ -179,6 +206,9 @@ fn assemble(spec: &ImageSpec) -> Result<PathBuf> {
         if (spec.config)(&name) {
             copy(&entry.path(), &rootfs.join("config").join(&name))?;
         }
+    }
+    for (source, destination) in spec.directories {
+        copy_dir(&root().join(source), &rootfs.join(destination))?;
     }
     Ok(context)
 }
@@ -284,6 +314,21 @@ fn copy(from: &Path, to: &Path) -> Result {
     Ok(())
 }
 
+/// Copies the files under `from` to the same relative paths under `to`.
+fn copy_dir(from: &Path, to: &Path) -> Result {
+    let entries = fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    for entry in entries {
+        let path = entry.map_err(|e| format!("{}: {e}", from.display()))?.path();
+        let target = to.join(path.file_name().unwrap_or_default());
+        if path.is_dir() {
+            copy_dir(&path, &target)?;
+        } else {
+            copy(&path, &target)?;
+        }
+    }
+    Ok(())
+}
+
 fn write(path: &Path, contents: &str) -> Result {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
@@ -330,6 +375,14 @@ mod tests {
         assert!(is_api_config("default.toml") && is_api_config("production.toml"));
         assert!(!is_api_config("mock-genesys.toml") && !is_api_config("README"));
         assert!(is_mock_config("mock-genesys.toml") && !is_mock_config("default.toml"));
+    }
+
+    #[test]
+    fn the_demo_image_carries_the_site_and_no_service_settings() {
+        assert!(!(DEMO.config)("default.toml") && !(DEMO.config)("mock-genesys.toml"));
+        for (source, _) in DEMO.directories {
+            assert!(root().join(source).join("index.html").is_file(), "{source}");
+        }
     }
 
     #[test]

@@ -24,8 +24,8 @@ Tasks:
   ci           cargo-deny, fmt check, clippy, test build, images, unit + integration + container
                tests, schemathesis, e2e
   mock [args]  run the Genesys emulator: cargo run -p mock-genesys -- [args]
-  dev          emulator + API as local processes (APP_ENV=local), until Ctrl-C
-  image        release build, then the images guest-token-api and mock-genesys (FROM scratch)
+  dev          emulator + API + demo page as local processes (APP_ENV=local), until Ctrl-C
+  image        release build, then the images guest-token-api, mock-genesys and guest-token-demo (FROM scratch)
   up           the stack in containers (docker-compose.yml), waits until healthy
   down         removes the stack's containers, networks and volumes
   e2e          up, the contract suite through the published ports, down

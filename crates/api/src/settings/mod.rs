@@ -12,6 +12,7 @@
 //! - [`validate`]: every value checked, one line per problem naming the setting;
 //! - [`network`]: origins, client networks and the plain-HTTP rule.
 
+mod identity;
 mod network;
 mod seed;
 mod sources;
@@ -26,6 +27,10 @@ use domain::{LanguageTag, QueueId};
 use genesys_client::{AllowanceSettings, Endpoints, GenesysConfig, RetrySettings};
 use secrecy::SecretString;
 
+pub use identity::{
+    DEVELOPMENT_KEY_IDS, MIN_SESSION_SECRET_BYTES, OidcSettings, SessionVerification, SiteSessionSettings,
+    WebMessagingSettings,
+};
 pub use network::{AllowedOrigin, IpNetwork, canonical, plain_http_allowed};
 pub use seed::SEED_VARIABLES;
 pub use sources::{environment_with_dotenv, listening_port};
@@ -58,6 +63,8 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// Log format and filter.
     pub log: LogSettings,
+    /// Genesys web messaging and the identity bridge; `None` when no deployment is configured.
+    pub web_messaging: Option<WebMessagingSettings>,
     /// Adjustments validation made that the operator should hear of (logged at start-up).
     pub notes: Vec<String>,
 }
@@ -144,9 +151,20 @@ impl GenesysSettings {
     }
 }
 
+/// Where `POST /api/webchat/guest-token` gets its guest from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestUpstream {
+    /// The seed tutorial's guest route (`POST /api/v2/webchat/instances/guests`).
+    Tutorial,
+    /// Genesys web messaging: a code of this service's, exchanged for a messaging JWT.
+    WebMessaging,
+}
+
 /// What goes into each guest.
 #[derive(Debug, Clone)]
 pub struct GuestSettings {
+    /// Where guests come from.
+    pub upstream: GuestUpstream,
     /// `attributes.sourceSystem` sent upstream.
     pub source_system: String,
     /// Language used when the caller gives none.
@@ -213,7 +231,7 @@ impl Settings {
     pub fn load(config_dir: &Path, env: &HashMap<String, String>) -> Result<Self, ConfigProblems> {
         let environment = sources::environment_name(env)?;
         let raw = sources::read_layers(config_dir, &environment, env)?;
-        validate::validate(environment, raw)
+        validate::validate(environment, raw, config_dir)
     }
 
     /// Whether these are the production settings (stricter checks apply to them).

@@ -16,6 +16,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
+use super::identity::{RawOidc, RawSiteSession, RawWebMessaging};
 use super::{ConfigProblems, ENVIRONMENTS, seed};
 
 /// The configuration exactly as the layers give it, before validation.
@@ -28,6 +29,9 @@ pub(super) struct RawSettings {
     pub cors: RawCors,
     pub rate_limit: RawRateLimit,
     pub log: RawLog,
+    pub web_messaging: RawWebMessaging,
+    pub oidc: RawOidc,
+    pub site_session: RawSiteSession,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +89,7 @@ pub(super) fn empty_secret() -> SecretString {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawGuest {
+    pub upstream: String,
     pub source_system: String,
     pub default_language: String,
     #[serde(default, deserialize_with = "list")]
@@ -123,7 +128,7 @@ pub(super) struct RawLog {
 
 /// A list from a TOML array, or from one comma-separated string (how an environment variable
 /// carries it). Entries are trimmed; empty ones are dropped.
-fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+pub(super) fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     struct ListVisitor;
 
     impl<'de> Visitor<'de> for ListVisitor {

@@ -620,3 +620,245 @@ fn the_listening_port_follows_the_same_layers_as_the_service() {
     assert_eq!(listening_port(&dir.0, &vars), Some(4323));
     assert_eq!(listening_port(Path::new("/nonexistent"), &env(&[])), None);
 }
+
+/// The workspace's test-only keys of the jose crate.
+fn jose_fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../jose/tests/fixtures")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn web_messaging_is_off_without_a_deployment_and_on_in_the_local_files() {
+    let off = Settings::load(&config_dir(), &env(&[("APP__WEB_MESSAGING__DEPLOYMENT_ID", "")])).unwrap();
+    assert!(off.web_messaging.is_none());
+    let local = Settings::load(&config_dir(), &env(&[])).unwrap();
+    let wm = local.web_messaging.expect("on in local.toml");
+    assert_eq!(wm.deployment_id, "7f6e5d4c-3b2a-4190-8a7b-6c5d4e3f2a1b");
+    assert_eq!(wm.oidc.issuer, "http://localhost:3000");
+    assert_eq!(wm.oidc.signing_key.kid(), DEVELOPMENT_KEY_IDS[0]);
+    assert!(matches!(
+        wm.site_session.verification,
+        SessionVerification::Secret(_)
+    ));
+    assert_eq!(wm.site_session.algorithms, [jsonwebtoken::Algorithm::HS256]);
+    assert_eq!(local.guest.upstream, GuestUpstream::Tutorial);
+    let shown = format!("{:?}", wm.oidc);
+    assert!(!shown.contains("genesys-local-secret"), "{shown}");
+}
+
+#[test]
+fn the_committed_development_keys_are_the_ones_production_refuses() {
+    for (file, kid) in [
+        ("oidc-signing.pem", DEVELOPMENT_KEY_IDS[0]),
+        ("oidc-signing-previous.pem", DEVELOPMENT_KEY_IDS[1]),
+    ] {
+        let pem = std::fs::read(config_dir().join("dev-keys").join(file)).unwrap();
+        assert_eq!(jose::RsaSigningKey::from_pem(&pem).unwrap().kid(), kid, "{file}");
+    }
+}
+
+#[test]
+fn the_websocket_url_comes_from_the_region() {
+    let s = Settings::load(
+        &config_dir(),
+        &env(&[
+            ("GENESYS_REGION", "mypurecloud.ie"),
+            ("APP__WEB_MESSAGING__WEBSOCKET_URL", ""),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        s.web_messaging.unwrap().websocket_url,
+        "wss://webmessaging.mypurecloud.ie/v1"
+    );
+    let p = problems(&[("APP__WEB_MESSAGING__WEBSOCKET_URL", "")]);
+    assert!(
+        p[0].starts_with("web_messaging.websocket_url: must be set"),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn each_identity_bridge_mistake_is_one_line_naming_its_setting() {
+    let weak = jose_fixture("test-only-rsa-1024.pkcs8.pem");
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![("APP__OIDC__SIGNING_KEY_FILE", "")],
+            "oidc.signing_key_file: must name",
+        ),
+        (
+            vec![("APP__OIDC__SIGNING_KEY_FILE", "/nonexistent/key.pem")],
+            "oidc.signing_key_file: cannot read",
+        ),
+        (
+            vec![("APP__OIDC__SIGNING_KEY_FILE", &weak)],
+            "at least 2048 are required",
+        ),
+        (vec![("APP__OIDC__ISSUER", "")], "oidc.issuer: must be set"),
+        (
+            vec![("APP__OIDC__ISSUER", "chat.example.com")],
+            "oidc.issuer: \"chat.example.com\" must be an absolute",
+        ),
+        (
+            vec![("APP__OIDC__REDIRECT_URIS", "/relative/page")],
+            "oidc.redirect_uris: \"/relative/page\" must be an absolute",
+        ),
+        (
+            vec![("APP__OIDC__REDIRECT_URIS", "")],
+            "oidc.redirect_uris: list at least one",
+        ),
+        (
+            vec![("APP__OIDC__CLIENT_SECRET", "short")],
+            "oidc.client_secret: must be at least 16",
+        ),
+        (
+            vec![("APP__OIDC__CODE_TTL_SECONDS", "0")],
+            "oidc.code_ttl_seconds: must be from 1",
+        ),
+        (
+            vec![
+                ("APP__SITE_SESSION__SECRET_FILE", ""),
+                ("APP__WEB_MESSAGING__ALLOW_ANONYMOUS", "false"),
+            ],
+            "site_session: set jwks_url or secret_file",
+        ),
+        (
+            vec![(
+                "APP__SITE_SESSION__JWKS_URL",
+                "https://login.example.com/jwks.json",
+            )],
+            "site_session.jwks_url and site_session.secret_file: set one",
+        ),
+        (
+            vec![
+                ("APP__SITE_SESSION__SECRET_FILE", ""),
+                (
+                    "APP__SITE_SESSION__JWKS_URL",
+                    "https://login.example.com/jwks.json",
+                ),
+                ("APP__SITE_SESSION__ALGORITHMS", "RS256,HS256"),
+            ],
+            "site_session.algorithms: with jwks_url, no HS256",
+        ),
+        (
+            vec![("APP__SITE_SESSION__ALGORITHMS", "none")],
+            "site_session.algorithms: \"none\" is not one of",
+        ),
+        (
+            vec![("APP__SITE_SESSION__ISSUER", "")],
+            "site_session.issuer: must be set",
+        ),
+        (
+            vec![("APP__WEB_MESSAGING__DEPLOYMENT_ID", "my-deployment")],
+            "web_messaging.deployment_id: \"my-deployment\" must be",
+        ),
+        (
+            vec![("APP__GUEST__UPSTREAM", "genesys")],
+            "guest.upstream: \"genesys\" must be",
+        ),
+        (
+            vec![
+                ("APP__WEB_MESSAGING__DEPLOYMENT_ID", ""),
+                ("APP__GUEST__UPSTREAM", "web-messaging"),
+            ],
+            "guest.upstream: \"web-messaging\" needs web_messaging.deployment_id",
+        ),
+    ];
+    for (vars, expected) in cases {
+        let p = problems(&vars);
+        assert_eq!(p.len(), 1, "{vars:?}: {p:?}");
+        assert!(p[0].contains(expected), "{vars:?}: {p:?}");
+    }
+}
+
+#[test]
+fn production_refuses_an_insecure_or_published_identity_bridge() {
+    let dir = std::env::temp_dir().join(format!("api-prod-keys-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret_file = dir.join("client-secret");
+    std::fs::write(&secret_file, "a-production-client-secret\n").unwrap();
+    let own_key = jose_fixture("test-only-rsa-2048.pkcs8.pem");
+    let session_secret = dir.join("session-secret");
+    std::fs::write(&session_secret, "x".repeat(40)).unwrap();
+    let base = |overrides: &[(&'static str, String)]| {
+        let mut vars: Vec<(&str, String)> = vec![
+            ("APP_ENV", "production".into()),
+            ("GENESYS_REGION", "mypurecloud.ie".into()),
+            ("GENESYS_CLIENT_ID", "prod-id".into()),
+            ("GENESYS_CLIENT_SECRET", "prod-secret-value".into()),
+            ("FRONTEND_ORIGIN", "https://www.example.com".into()),
+            (
+                "APP__WEB_MESSAGING__DEPLOYMENT_ID",
+                "7f6e5d4c-3b2a-4190-8a7b-6c5d4e3f2a1b".into(),
+            ),
+            ("APP__OIDC__ISSUER", "https://chat.example.com".into()),
+            ("APP__OIDC__SIGNING_KEY_FILE", own_key.clone()),
+            ("APP__OIDC__CLIENT_ID", "genesys".into()),
+            (
+                "APP__OIDC__CLIENT_SECRET_FILE",
+                secret_file.to_str().unwrap().into(),
+            ),
+            ("APP__OIDC__REDIRECT_URIS", "https://www.example.com/".into()),
+            (
+                "APP__SITE_SESSION__SECRET_FILE",
+                session_secret.to_str().unwrap().into(),
+            ),
+            ("APP__SITE_SESSION__ISSUER", "https://www.example.com".into()),
+            ("APP__SITE_SESSION__AUDIENCE", "chat".into()),
+        ];
+        for (k, v) in overrides {
+            vars.retain(|(name, _)| name != k);
+            vars.push((k, v.clone()));
+        }
+        let map: HashMap<String, String> = vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        Settings::load(&config_dir(), &map)
+    };
+    let ok = base(&[]).unwrap();
+    assert_eq!(
+        ok.web_messaging.unwrap().websocket_url,
+        "wss://webmessaging.mypurecloud.ie/v1"
+    );
+    let dev_key = config_dir()
+        .join("dev-keys/oidc-signing.pem")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for (overrides, expected) in [
+        (
+            vec![("APP__OIDC__ISSUER", "http://chat.example.com".to_owned())],
+            "oidc.issuer: http://chat.example.com is plain http:// in production",
+        ),
+        (
+            vec![("APP__OIDC__SIGNING_KEY_FILE", dev_key)],
+            "is a published development key",
+        ),
+        (
+            vec![
+                ("APP__OIDC__CLIENT_SECRET_FILE", String::new()),
+                ("APP__OIDC__CLIENT_SECRET", "inline-secret-value".into()),
+            ],
+            "oidc.client_secret: in production, give the secret in a file",
+        ),
+        (
+            vec![("APP__OIDC__REDIRECT_URIS", "http://www.example.com/".to_owned())],
+            "oidc.redirect_uris: http://www.example.com/ is plain http://",
+        ),
+        (
+            vec![(
+                "APP__WEB_MESSAGING__WEBSOCKET_URL",
+                "ws://webmessaging.example.com/v1".to_owned(),
+            )],
+            "plain ws:// in production",
+        ),
+    ] {
+        let p = base(&overrides).unwrap_err().0;
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains(expected), "{p:?}");
+        assert!(!p[0].contains("inline-secret-value"));
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

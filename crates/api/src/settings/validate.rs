@@ -4,20 +4,22 @@
 //! Production (`APP_ENV=production`) is stricter: it must name the browser origins it serves, and
 //! it speaks plain HTTP only to loopback or private addresses written as such.
 
+use std::path::Path;
 use std::time::Duration;
 
 use domain::{LanguageTag, QueueId};
 use genesys_client::{AllowanceSettings, Endpoints, RetrySettings};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::identity;
 use super::network::url_host;
 use super::sources::{
     RawCors, RawGenesys, RawGuest, RawLog, RawRateLimit, RawServer, RawSettings, empty_secret,
 };
 use super::{
-    AllowedOrigin, ConfigProblems, CorsSettings, GenesysSettings, GuestSettings, IpNetwork, LogFormat,
-    LogSettings, MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND, PRODUCTION, RateLimitSettings, ServerSettings,
-    Settings, plain_http_allowed,
+    AllowedOrigin, ConfigProblems, CorsSettings, GenesysSettings, GuestSettings, GuestUpstream, IpNetwork,
+    LogFormat, LogSettings, MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND, PRODUCTION, RateLimitSettings,
+    ServerSettings, Settings, plain_http_allowed,
 };
 
 /// The problems found so far.
@@ -28,7 +30,11 @@ fn ms(value: u64) -> Duration {
 }
 
 /// Checks every section of `raw` and builds the settings, or reports every problem at once.
-pub(super) fn validate(environment: String, raw: RawSettings) -> Result<Settings, ConfigProblems> {
+pub(super) fn validate(
+    environment: String,
+    raw: RawSettings,
+    config_dir: &Path,
+) -> Result<Settings, ConfigProblems> {
     let production = environment == PRODUCTION;
     let mut problems = Problems::new();
     let RawSettings {
@@ -38,7 +44,18 @@ pub(super) fn validate(environment: String, raw: RawSettings) -> Result<Settings
         cors,
         rate_limit,
         log,
+        web_messaging,
+        oidc,
+        site_session,
     } = raw;
+    let websocket_from_region = Some(genesys.region.trim())
+        .filter(|region| !region.is_empty())
+        .map(|region| {
+            format!(
+                "wss://webmessaging.{}/v1",
+                region.trim_end_matches('.').to_ascii_lowercase()
+            )
+        });
     let mut notes = Vec::new();
     let server = server_settings(server, &mut problems);
     let genesys = genesys_settings(genesys, production, &mut problems);
@@ -46,6 +63,22 @@ pub(super) fn validate(environment: String, raw: RawSettings) -> Result<Settings
     let cors = cors_settings(cors, production, &mut problems);
     let mut rate_limit = rate_limit_settings(rate_limit, production, &mut problems);
     let log = log_settings(log, &mut problems);
+    let web_messaging = identity::web_messaging(
+        web_messaging,
+        oidc,
+        site_session,
+        websocket_from_region,
+        config_dir,
+        production,
+        &mut problems,
+    );
+    if guest.upstream == GuestUpstream::WebMessaging && web_messaging.is_none() && problems.is_empty() {
+        problems.push(
+            "guest.upstream: \"web-messaging\" needs web_messaging.deployment_id (and the [oidc] and \
+             [site_session] settings)"
+                .to_owned(),
+        );
+    }
     if let Some(genesys) = &genesys {
         cap_to_client_share(&mut rate_limit, genesys, &mut notes);
     }
@@ -58,6 +91,7 @@ pub(super) fn validate(environment: String, raw: RawSettings) -> Result<Settings
             cors,
             rate_limit,
             log,
+            web_messaging,
             notes,
         }),
         _ => Err(ConfigProblems(problems)),
@@ -283,6 +317,16 @@ fn guest_settings(guest: RawGuest, problems: &mut Problems) -> GuestSettings {
     let default_language = LanguageTag::parse_field(guest.default_language.trim(), "guest.default_language")
         .map_err(|v| problems.push(v.to_string()))
         .unwrap_or_default();
+    let upstream = match guest.upstream.trim() {
+        "tutorial" => GuestUpstream::Tutorial,
+        "web-messaging" => GuestUpstream::WebMessaging,
+        other => {
+            problems.push(format!(
+                "guest.upstream: {other:?} must be \"tutorial\" or \"web-messaging\""
+            ));
+            GuestUpstream::Tutorial
+        }
+    };
     let mut allowed_queues = Vec::new();
     for raw in &guest.allowed_queues {
         match QueueId::parse_field(raw, "guest.allowed_queues") {
@@ -291,6 +335,7 @@ fn guest_settings(guest: RawGuest, problems: &mut Problems) -> GuestSettings {
         }
     }
     GuestSettings {
+        upstream,
         source_system,
         default_language,
         allowed_queues: (!allowed_queues.is_empty()).then_some(allowed_queues),

@@ -14,6 +14,8 @@ use crate::request_scope;
 
 /// How long a caller should wait before asking again while the service is not ready.
 pub const NOT_READY_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// How long a caller should wait before asking again while the deployment is not active.
+pub const DEPLOYMENT_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Why a request was refused. `Display` is the problem's `detail`: it helps the caller fix the
 /// request and never holds upstream internals, secrets or tokens.
@@ -87,6 +89,21 @@ pub enum ApiError {
     /// Genesys refused or failed.
     #[error("{}", upstream_detail(.0))]
     Upstream(GenesysError),
+    /// Web messaging needs a signed-in visitor and none was presented.
+    #[error("sign in first: send the site's session token as Authorization: Bearer <token>")]
+    NotSignedIn,
+    /// The presented site session is not valid; the text says which check failed.
+    #[error("the site session is not valid: {0}; sign in again")]
+    SiteSessionInvalid(&'static str),
+    /// The Genesys web deployment is not active (or not allowing this origin is handled as origin).
+    #[error("the chat is not available right now (the Genesys deployment is {0}); retry later")]
+    DeploymentInactive(&'static str),
+    /// The Genesys web deployment cannot be read.
+    #[error("the chat is not available right now; retry later")]
+    DeploymentUnavailable,
+    /// Genesys refused to exchange this service's code for a messaging JWT.
+    #[error("the chat service refused to start an authenticated session; the operator has been alerted")]
+    ExchangeRefused(GenesysError),
     /// A fault of this service.
     #[error("an unexpected error occurred")]
     Internal,
@@ -105,6 +122,7 @@ fn upstream_detail(e: &GenesysError) -> String {
         ),
         GenesysError::Timeout { .. } => "the chat service did not answer in time; retry shortly".to_owned(),
         GenesysError::InvalidRequest { .. }
+        | GenesysError::Rejected { .. }
         | GenesysError::Upstream { .. }
         | GenesysError::Transport { .. }
         | GenesysError::Decode { .. } => {
@@ -144,6 +162,11 @@ impl ApiError {
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::NotReady | Self::Unready(_) | Self::ShuttingDown => ErrorCode::NotReady,
+            Self::NotSignedIn => ErrorCode::NotSignedIn,
+            Self::SiteSessionInvalid(_) => ErrorCode::SiteSessionInvalid,
+            Self::DeploymentInactive(_) => ErrorCode::DeploymentInactive,
+            Self::DeploymentUnavailable => ErrorCode::DeploymentUnavailable,
+            Self::ExchangeRefused(_) => ErrorCode::IdentityExchangeFailed,
             Self::Internal => ErrorCode::Internal,
             Self::Upstream(e) => match e {
                 GenesysError::UnknownQueue { .. } => ErrorCode::UnknownQueue,
@@ -151,6 +174,7 @@ impl ApiError {
                 GenesysError::RateLimited { .. } => ErrorCode::RateLimited,
                 GenesysError::Timeout { .. } => ErrorCode::UpstreamTimeout,
                 GenesysError::InvalidRequest { .. }
+                | GenesysError::Rejected { .. }
                 | GenesysError::Upstream { .. }
                 | GenesysError::Transport { .. }
                 | GenesysError::Decode { .. } => ErrorCode::UpstreamError,
@@ -163,7 +187,10 @@ impl ApiError {
         match self {
             Self::RateLimited { retry_after }
             | Self::Upstream(GenesysError::RateLimited { retry_after, .. }) => Some(*retry_after),
-            Self::NotReady | Self::Unready(_) | Self::ShuttingDown => Some(NOT_READY_RETRY_AFTER),
+            Self::NotReady | Self::Unready(_) | Self::ShuttingDown | Self::DeploymentUnavailable => {
+                Some(NOT_READY_RETRY_AFTER)
+            }
+            Self::DeploymentInactive(_) => Some(DEPLOYMENT_RETRY_AFTER),
             _ => None,
         }
     }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod healthcheck;
 pub mod metrics;
 pub mod observer;
+pub mod oidc;
 pub mod openapi;
 pub mod rate_limit;
 pub mod request_scope;

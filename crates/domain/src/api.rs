@@ -125,6 +125,10 @@ impl std::fmt::Debug for GuestTokenResponse {
 pub enum ErrorCode {
     /// 400: the body is not JSON or a field is invalid.
     InvalidRequest,
+    /// 401: web messaging needs a signed-in visitor and the request carries no site session.
+    NotSignedIn,
+    /// 401: the request's site session is not valid (forged, expired, another issuer, ...).
+    SiteSessionInvalid,
     /// 403: the `Origin` is not allowed.
     OriginNotAllowed,
     /// 403: the queue is outside the allow-list.
@@ -151,16 +155,24 @@ pub enum ErrorCode {
     UpstreamAuthFailed,
     /// 502: Genesys failed (5xx, malformed answer, broken connection).
     UpstreamError,
+    /// 502: Genesys refused to exchange this service's code for a messaging JWT.
+    IdentityExchangeFailed,
     /// 503: no Genesys access token yet, or shutting down.
     NotReady,
+    /// 503: the Genesys web deployment is not active.
+    DeploymentInactive,
+    /// 503: the Genesys web deployment cannot be found or read.
+    DeploymentUnavailable,
     /// 504: the request budget ran out.
     UpstreamTimeout,
 }
 
 impl ErrorCode {
     /// Every code, in table order.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 21] = [
         Self::InvalidRequest,
+        Self::NotSignedIn,
+        Self::SiteSessionInvalid,
         Self::OriginNotAllowed,
         Self::QueueNotAllowed,
         Self::NotFound,
@@ -174,7 +186,10 @@ impl ErrorCode {
         Self::Internal,
         Self::UpstreamAuthFailed,
         Self::UpstreamError,
+        Self::IdentityExchangeFailed,
         Self::NotReady,
+        Self::DeploymentInactive,
+        Self::DeploymentUnavailable,
         Self::UpstreamTimeout,
     ];
 
@@ -182,6 +197,8 @@ impl ErrorCode {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::InvalidRequest => "invalid_request",
+            Self::NotSignedIn => "not_signed_in",
+            Self::SiteSessionInvalid => "site_session_invalid",
             Self::OriginNotAllowed => "origin_not_allowed",
             Self::QueueNotAllowed => "queue_not_allowed",
             Self::NotFound => "not_found",
@@ -195,7 +212,10 @@ impl ErrorCode {
             Self::Internal => "internal_error",
             Self::UpstreamAuthFailed => "upstream_auth_failed",
             Self::UpstreamError => "upstream_error",
+            Self::IdentityExchangeFailed => "identity_exchange_failed",
             Self::NotReady => "not_ready",
+            Self::DeploymentInactive => "deployment_inactive",
+            Self::DeploymentUnavailable => "deployment_unavailable",
             Self::UpstreamTimeout => "upstream_timeout",
         }
     }
@@ -204,6 +224,7 @@ impl ErrorCode {
     pub const fn status(self) -> u16 {
         match self {
             Self::InvalidRequest => 400,
+            Self::NotSignedIn | Self::SiteSessionInvalid => 401,
             Self::OriginNotAllowed | Self::QueueNotAllowed => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
@@ -214,8 +235,8 @@ impl ErrorCode {
             Self::UnknownQueue => 422,
             Self::RateLimited => 429,
             Self::Internal => 500,
-            Self::UpstreamAuthFailed | Self::UpstreamError => 502,
-            Self::NotReady => 503,
+            Self::UpstreamAuthFailed | Self::UpstreamError | Self::IdentityExchangeFailed => 502,
+            Self::NotReady | Self::DeploymentInactive | Self::DeploymentUnavailable => 503,
             Self::UpstreamTimeout => 504,
         }
     }
@@ -224,6 +245,8 @@ impl ErrorCode {
     pub const fn title(self) -> &'static str {
         match self {
             Self::InvalidRequest => "Invalid request",
+            Self::NotSignedIn => "Not signed in",
+            Self::SiteSessionInvalid => "Site session not valid",
             Self::OriginNotAllowed => "Origin not allowed",
             Self::QueueNotAllowed => "Queue not allowed",
             Self::NotFound => "Not found",
@@ -237,7 +260,10 @@ impl ErrorCode {
             Self::Internal => "Internal error",
             Self::UpstreamAuthFailed => "Upstream authentication failed",
             Self::UpstreamError => "Upstream error",
+            Self::IdentityExchangeFailed => "Identity exchange failed",
             Self::NotReady => "Service not ready",
+            Self::DeploymentInactive => "Chat deployment inactive",
+            Self::DeploymentUnavailable => "Chat deployment unavailable",
             Self::UpstreamTimeout => "Upstream timeout",
         }
     }

@@ -17,6 +17,9 @@ use domain::genesys::{
     GenesysErrorBody, OAUTH_TOKEN_PATH, OAuthErrorResponse, OAuthTokenResponse, QUEUES_PATH_PREFIX, Queue,
     RATELIMIT_ALLOWED_HEADER, RATELIMIT_COUNT_HEADER, RATELIMIT_RESET_HEADER, error_codes,
 };
+use domain::webmessaging::{
+    AuthorizationResponse, DEPLOYMENTS_PATH_PREFIX, OAUTH_EXCHANGE_PATH, OAuthExchangeRequest, WebDeployment,
+};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
@@ -49,6 +52,7 @@ pub struct GenesysShared {
     allowance: UpstreamAllowance,
     token_url: String,
     guests_url: String,
+    exchange_url: String,
 }
 
 impl fmt::Debug for GenesysShared {
@@ -80,6 +84,7 @@ impl GenesysShared {
         let tls = trust.client_config();
         let token_url = format!("{}{OAUTH_TOKEN_PATH}", config.endpoints.login_base);
         let guests_url = format!("{}{GUESTS_PATH}", config.endpoints.api_base);
+        let exchange_url = format!("{}{OAUTH_EXCHANGE_PATH}", config.endpoints.api_base);
         Arc::new(Self {
             allowance: UpstreamAllowance::new(config.allowance.clone()),
             config,
@@ -90,6 +95,7 @@ impl GenesysShared {
             gate: BackoffGate::new(),
             token_url,
             guests_url,
+            exchange_url,
         })
     }
 
@@ -160,6 +166,8 @@ enum Auth {
     Bearer,
     /// `Authorization: Basic <client id:secret>` (token endpoint only).
     ClientCredentials,
+    /// No credentials: routes that do not take the OAuth client, and other hosts.
+    Anonymous,
 }
 
 /// One upstream request, resent as is on each attempt.
@@ -311,7 +319,7 @@ impl GenesysClient {
             }
             let token = match call.auth {
                 Auth::Bearer => Some(self.token(false, deadline).await?),
-                Auth::ClientCredentials => None,
+                Auth::ClientCredentials | Auth::Anonymous => None,
             };
             // Every API call spends Genesys' allowance; the token endpoint has its own.
             let permit = match call.auth {
@@ -329,7 +337,7 @@ impl GenesysClient {
                         });
                     }
                 },
-                Auth::ClientCredentials => None,
+                Auth::ClientCredentials | Auth::Anonymous => None,
             };
             counted_attempts += 1;
             sent += 1;
@@ -348,7 +356,17 @@ impl GenesysClient {
                 // Genesys answered; reading it again would not make it smaller.
                 Err(Failure::Oversized { .. }) => return settle(result, last_correlation_id),
             };
-            let decision = classify(&outcome);
+            let decision = match (operation, &outcome) {
+                // The exchange's 500 and 502 are the identity provider failing or refusing (this
+                // very service, usually): asking again would only ask it again.
+                (
+                    Operation::ExchangeCode,
+                    Outcome::Status {
+                        status: 500 | 502, ..
+                    },
+                ) => Decision::Fail,
+                _ => classify(&outcome),
+            };
             match decision {
                 Decision::Done | Decision::Fail => return settle(result, last_correlation_id),
                 Decision::RefreshToken => match token {
@@ -424,7 +442,7 @@ impl GenesysClient {
                     let config = &self.shared.config;
                     request.basic_auth(&config.client_id, config.client_secret.expose_secret())
                 }
-                (Auth::Bearer, None) => request,
+                (Auth::Bearer, None) | (Auth::Anonymous, _) => request,
             };
             let sent = match &call.body {
                 Some((content_type, body)) => {
@@ -621,6 +639,35 @@ fn api_result<T: DeserializeOwned>(
     }
 }
 
+/// A final answer of a web-messaging route: its JSON on 2xx, else Genesys' refusal with its code.
+fn webmessaging_result<T: DeserializeOwned>(answer: Answer, what: &str) -> Result<T, GenesysError> {
+    if (200..300).contains(&answer.status) {
+        return decode(&answer, what);
+    }
+    let body = serde_json::from_slice::<GenesysErrorBody>(&answer.body).ok();
+    match answer.status {
+        status @ (401 | 403)
+            if body.as_ref().is_some_and(|b| {
+                b.code == error_codes::BAD_CREDENTIALS || b.code == error_codes::MISSING_PERMISSIONS
+            }) =>
+        {
+            Err(GenesysError::UpstreamAuth {
+                status,
+                reason: body.map(|b| b.code).unwrap_or_default(),
+                correlation_id: answer.correlation_id,
+            })
+        }
+        status => Err(GenesysError::Rejected {
+            status,
+            code: body
+                .map(|b| b.code)
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| format!("HTTP {status}")),
+            correlation_id: answer.correlation_id,
+        }),
+    }
+}
+
 /// Whether a 404's body is Genesys saying that `queue_id` does not exist (`not.found`, naming the
 /// queue), rather than a 404 of a route that does not exist (a wrong base URL or path), which is
 /// an upstream failure to alert on, not the caller's mistake.
@@ -668,6 +715,63 @@ impl GenesysApi for GenesysClient {
         };
         let answer = self.execute(&call, deadline).await?;
         api_result(answer, "queue response", queue_id)
+    }
+
+    async fn get_deployment(&self, deployment_id: &str) -> Result<WebDeployment, GenesysError> {
+        let deadline = self.deadline();
+        let url = format!(
+            "{}{DEPLOYMENTS_PATH_PREFIX}{deployment_id}",
+            self.shared.config.endpoints.api_base
+        );
+        let call = Call {
+            operation: Operation::GetDeployment,
+            method: Method::GET,
+            url: &url,
+            body: None,
+            auth: Auth::Bearer,
+        };
+        let answer = self.execute(&call, deadline).await?;
+        webmessaging_result(answer, "deployment")
+    }
+
+    async fn exchange_code(
+        &self,
+        request: &OAuthExchangeRequest,
+    ) -> Result<AuthorizationResponse, GenesysError> {
+        let deadline = self.deadline();
+        let body = serde_json::to_vec(request).map_err(|error| GenesysError::Decode {
+            message: format!("exchange request could not be encoded: {error}"),
+            correlation_id: None,
+        })?;
+        let call = Call {
+            operation: Operation::ExchangeCode,
+            method: Method::POST,
+            url: &self.shared.exchange_url,
+            body: Some(("application/json", body)),
+            auth: Auth::Anonymous,
+        };
+        let answer = self.execute(&call, deadline).await?;
+        webmessaging_result(answer, "exchange answer")
+    }
+
+    async fn fetch_document(&self, url: &str) -> Result<serde_json::Value, GenesysError> {
+        let deadline = self.deadline();
+        let call = Call {
+            operation: Operation::FetchDocument,
+            method: Method::GET,
+            url,
+            body: None,
+            auth: Auth::Anonymous,
+        };
+        let answer = self.execute(&call, deadline).await?;
+        if (200..300).contains(&answer.status) {
+            decode(&answer, "document")
+        } else {
+            Err(GenesysError::Upstream {
+                status: answer.status,
+                correlation_id: answer.correlation_id,
+            })
+        }
     }
 
     async fn fetch_token(&self) -> Result<TokenStatus, GenesysError> {

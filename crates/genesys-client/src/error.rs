@@ -43,6 +43,17 @@ pub enum GenesysError {
         /// Upstream correlation id.
         correlation_id: Option<String>,
     },
+    /// Genesys refused a web-messaging call with its own error code (an unknown or inactive
+    /// deployment, a code its identity provider refused, ...).
+    #[error("Genesys refused the call (HTTP {status}, {code})")]
+    Rejected {
+        /// The status of the answer.
+        status: u16,
+        /// Genesys' error code, e.g. `deployment.not.active` (never a credential).
+        code: String,
+        /// Upstream correlation id.
+        correlation_id: Option<String>,
+    },
     /// Genesys answered with an unexpected status (5xx after retries, or another 4xx).
     #[error("Genesys answered HTTP {status}")]
     Upstream {
@@ -84,6 +95,7 @@ impl GenesysError {
             | Self::UnknownQueue { correlation_id, .. }
             | Self::UpstreamAuth { correlation_id, .. }
             | Self::RateLimited { correlation_id, .. }
+            | Self::Rejected { correlation_id, .. }
             | Self::Upstream { correlation_id, .. }
             | Self::Timeout { correlation_id }
             | Self::Transport { correlation_id, .. }
@@ -98,6 +110,7 @@ impl GenesysError {
             Self::UnknownQueue { .. } => "unknown_queue",
             Self::UpstreamAuth { .. } => "upstream_auth",
             Self::RateLimited { .. } => "rate_limited",
+            Self::Rejected { .. } => "rejected",
             Self::Upstream { .. } => "upstream",
             Self::Timeout { .. } => "timeout",
             Self::Transport { .. } => "transport",

@@ -27,15 +27,14 @@ struct Closure {
 /// One closure per route. `Send + Sync`; one per process.
 #[derive(Debug, Default)]
 pub struct BackoffGate {
-    closures: Mutex<[Option<Closure>; 3]>,
+    closures: Mutex<[Option<Closure>; Operation::ALL.len()]>,
 }
 
 fn slot(route: Operation) -> usize {
-    match route {
-        Operation::FetchToken => 0,
-        Operation::CreateGuest => 1,
-        Operation::GetQueue => 2,
-    }
+    Operation::ALL
+        .iter()
+        .position(|op| *op == route)
+        .expect("every operation is in Operation::ALL")
 }
 
 /// What a caller must do before sending on a route.

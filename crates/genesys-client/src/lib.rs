@@ -23,6 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use domain::QueueId;
 use domain::genesys::{CreateGuestRequest, CreateGuestResponse, Queue};
+use domain::webmessaging::{AuthorizationResponse, OAuthExchangeRequest, WebDeployment};
 
 pub use allowance::{AllowanceSettings, NoRoom, NoRoomReason, Permit, UpstreamAllowance};
 pub use client::{GenesysClient, GenesysShared, RESPONSE_BODY_LIMIT};
@@ -61,6 +62,22 @@ pub trait GenesysApi {
 
     /// Looks up a routing queue.
     async fn get_queue(&self, queue_id: &QueueId) -> Result<Queue, GenesysError>;
+
+    /// Reads a web (Messenger) deployment: its status and allowed domains. Needs the permission
+    /// `webDeployments:deployment:view`.
+    async fn get_deployment(&self, deployment_id: &str) -> Result<WebDeployment, GenesysError>;
+
+    /// Exchanges an authorization code of the site's identity provider for a Genesys messaging
+    /// JWT (`oauthcodegrantjwtexchange`, no OAuth client). Genesys redeems the code at the
+    /// provider before it answers.
+    async fn exchange_code(
+        &self,
+        request: &OAuthExchangeRequest,
+    ) -> Result<AuthorizationResponse, GenesysError>;
+
+    /// A JSON document from another host (such as a JWKS), with the same timeouts, retries, TLS
+    /// trust and size bound as the calls to Genesys.
+    async fn fetch_document(&self, url: &str) -> Result<serde_json::Value, GenesysError>;
 
     /// Fetches a new access token now (client-credentials grant) and caches it.
     async fn fetch_token(&self) -> Result<TokenStatus, GenesysError>;

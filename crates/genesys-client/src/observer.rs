@@ -11,11 +11,31 @@ pub enum Operation {
     CreateGuest,
     /// `GET /api/v2/routing/queues/{id}`.
     GetQueue,
+    /// `GET /api/v2/webdeployments/deployments/{id}`.
+    GetDeployment,
+    /// `POST /api/v2/webdeployments/token/oauthcodegrantjwtexchange` (no OAuth client).
+    ExchangeCode,
+    /// A JSON document from another host (the site's signing keys), through the same machinery.
+    FetchDocument,
 }
 
 impl Operation {
-    /// The operations on the API host, which spend the OAuth client's allowance.
-    pub const API: [Operation; 2] = [Operation::CreateGuest, Operation::GetQueue];
+    /// The operations on the API host that spend the OAuth client's allowance.
+    pub const API: [Operation; 3] = [
+        Operation::CreateGuest,
+        Operation::GetQueue,
+        Operation::GetDeployment,
+    ];
+
+    /// Every operation.
+    pub const ALL: [Operation; 6] = [
+        Operation::FetchToken,
+        Operation::CreateGuest,
+        Operation::GetQueue,
+        Operation::GetDeployment,
+        Operation::ExchangeCode,
+        Operation::FetchDocument,
+    ];
 
     /// Metric label value.
     pub const fn as_str(self) -> &'static str {
@@ -23,6 +43,9 @@ impl Operation {
             Self::FetchToken => "fetch_token",
             Self::CreateGuest => "create_guest",
             Self::GetQueue => "get_queue",
+            Self::GetDeployment => "get_deployment",
+            Self::ExchangeCode => "exchange_code",
+            Self::FetchDocument => "fetch_document",
         }
     }
 }

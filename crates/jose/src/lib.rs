@@ -71,6 +71,8 @@ pub enum KeyError {
 /// An RS256 signing key with its public JWK, identified by its RFC 7638 thumbprint.
 pub struct RsaSigningKey {
     key_pair: RsaKeyPair,
+    /// SHA-256 of the private key's DER: the input of [`RsaSigningKey::derive_secret`].
+    secret_seed: [u8; 32],
     kid: String,
     n: String,
     e: String,
@@ -98,8 +100,11 @@ impl RsaSigningKey {
         let n = URL_SAFE_NO_PAD.encode(&components.n);
         let e = URL_SAFE_NO_PAD.encode(&components.e);
         let kid = thumbprint(&n, &e);
+        let mut secret_seed = [0u8; 32];
+        secret_seed.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, pkcs1).as_ref());
         Ok(Self {
             key_pair,
+            secret_seed,
             kid,
             n,
             e,
@@ -127,6 +132,20 @@ impl RsaSigningKey {
                 e: self.e.clone(),
             }),
         }
+    }
+
+    /// A 256-bit symmetric secret derived from the private key for `context` (HKDF-SHA256 keyed
+    /// with a hash of the private key): every holder of the key, and only they, derive the same
+    /// one, and different contexts give unrelated secrets.
+    pub fn derive_secret(&self, context: &[u8]) -> [u8; 32] {
+        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"jose derive_secret v1");
+        let info = [context];
+        let mut secret = [0u8; 32];
+        salt.extract(&self.secret_seed)
+            .expand(&info, ring::hkdf::HKDF_SHA256)
+            .and_then(|okm| okm.fill(&mut secret))
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        secret
     }
 
     /// Length of the modulus in bits.

@@ -284,3 +284,18 @@ fn installing_the_provider_twice_is_harmless() {
     install_provider();
     rsa_key().sign(&claims()).unwrap();
 }
+
+#[test]
+fn a_derived_secret_depends_on_the_key_and_the_context_only() {
+    let key = rsa_key();
+    let same_key = RsaSigningKey::from_pem(RSA_PKCS1).unwrap();
+    let other_key = RsaSigningKey::from_pem(OTHER_RSA_PKCS8).unwrap();
+    assert_eq!(
+        key.derive_secret(b"codes"),
+        same_key.derive_secret(b"codes"),
+        "PKCS#1 and #8 agree"
+    );
+    assert_ne!(key.derive_secret(b"codes"), key.derive_secret(b"tokens"));
+    assert_ne!(key.derive_secret(b"codes"), other_key.derive_secret(b"codes"));
+    assert!(!format!("{key:?}").contains(&format!("{:?}", key.derive_secret(b"codes"))));
+}

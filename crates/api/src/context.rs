@@ -148,7 +148,9 @@ fn is_problem(headers: &HeaderMap) -> bool {
 /// keeping its headers (CORS ones included).
 fn into_problem(old: HttpResponse, request_id: &str, body_limit: usize) -> HttpResponse {
     let status = old.status();
-    if status.as_u16() < 400 || is_problem(old.headers()) {
+    // A route's own error answer (the OpenID Connect routes answer in RFC 6749's terms) stays.
+    let routes_own = old.error().is_none();
+    if status.as_u16() < 400 || is_problem(old.headers()) || routes_own {
         return old;
     }
     let api_error = old.error().and_then(|e| e.as_error::<ApiError>());

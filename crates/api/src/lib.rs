@@ -7,6 +7,7 @@
 //! callers by rate ([`rate_limit`]), origin and body before anything goes to Genesys through the
 //! [`genesys_client::GenesysApi`] trait. Every refusal is an [`error::ApiError`].
 
+pub mod bridge;
 pub mod cli;
 pub mod context;
 pub mod cors;
@@ -21,6 +22,7 @@ pub mod request_scope;
 pub mod routes;
 pub mod schemas;
 pub mod settings;
+pub mod site_session;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

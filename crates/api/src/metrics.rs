@@ -53,7 +53,27 @@ pub struct Metrics {
     guest_tokens_issued: Counter,
     rate_limited: Counter,
     allowance_refusals: Family<RetryLabels, Counter>,
+    codes_issued: Family<ViaLabels, Counter>,
+    codes_redeemed: Family<GrantLabels, Counter>,
+    exchanges: Family<OutcomeLabels, Counter>,
+    site_session_rejections: Family<ReasonLabels, Counter>,
     live: LiveGauges,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ViaLabels {
+    via: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GrantLabels {
+    grant: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
 }
 
 /// Gauges set from live state just before each scrape.
@@ -128,6 +148,30 @@ impl Metrics {
              reason (budget: this process' share; window: Genesys' reported window)",
             allowance_refusals.clone(),
         );
+        let codes_issued = Family::<ViaLabels, Counter>::default();
+        registry.register(
+            "oidc_codes_issued",
+            "Authorization codes minted, by how they were asked for (authorize, auth_code, guest_token)",
+            codes_issued.clone(),
+        );
+        let codes_redeemed = Family::<GrantLabels, Counter>::default();
+        registry.register(
+            "oidc_token_requests",
+            "Token-endpoint requests by grant and outcome (ok or the RFC 6749 error)",
+            codes_redeemed.clone(),
+        );
+        let exchanges = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "genesys_exchanges",
+            "Code exchanges with Genesys for messaging JWTs, by outcome (ok or the error kind)",
+            exchanges.clone(),
+        );
+        let site_session_rejections = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "site_session_rejections",
+            "Site sessions refused, by reason (missing, expired, signature, issuer, audience, ...)",
+            site_session_rejections.clone(),
+        );
         let live = LiveGauges::default();
         for (name, help, gauge) in [
             (
@@ -173,8 +217,40 @@ impl Metrics {
             guest_tokens_issued,
             rate_limited,
             allowance_refusals,
+            codes_issued,
+            codes_redeemed,
+            exchanges,
+            site_session_rejections,
             live,
         }
+    }
+
+    /// Counts one authorization code minted; `via` is `authorize`, `auth_code` or `guest_token`.
+    pub fn code_issued(&self, via: &'static str) {
+        self.codes_issued.get_or_create(&ViaLabels { via }).inc();
+    }
+
+    /// Counts one token-endpoint request: its grant and outcome (`ok` or the RFC 6749 error).
+    pub fn token_request(&self, grant: &'static str, outcome: &'static str) {
+        self.codes_redeemed
+            .get_or_create(&GrantLabels { grant, outcome })
+            .inc();
+    }
+
+    /// Counts one code exchange with Genesys: `ok` or the error kind.
+    pub fn exchange(&self, outcome: &str) {
+        self.exchanges
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one site session refused (or missing where one is needed).
+    pub fn site_session_rejected(&self, reason: &'static str) {
+        self.site_session_rejections
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     /// Sets the live gauges from the client's status and the limiter's table size.

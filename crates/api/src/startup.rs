@@ -11,6 +11,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use genesys_client::{GenesysApi, GenesysClient, GenesysError, GenesysShared, TokenState, UpstreamObserver};
 
+use crate::bridge::IdentityBridge;
 use crate::context::request_context;
 use crate::cors::cors;
 use crate::metrics::Metrics;
@@ -62,10 +63,11 @@ pub fn app(
         InitError = (),
     >,
 > {
+    let web_messaging = state.bridge.is_some();
     App::new()
         .app_data(state)
         .app_data(genesys)
-        .configure(routes::configure)
+        .configure(|cfg| routes::configure(cfg, web_messaging))
         .wrap(cors)
         .wrap(from_fn(request_context))
 }
@@ -137,6 +139,10 @@ impl Application {
         let observer: Arc<dyn UpstreamObserver> = Arc::new(MetricsObserver(metrics.clone()));
         let shared = GenesysShared::new(settings.genesys.client_config(), observer);
         let lifecycle = Arc::new(Lifecycle::new());
+        let bridge = settings
+            .web_messaging
+            .as_ref()
+            .map(|wm| Arc::new(IdentityBridge::new(wm)));
         let limiter = settings
             .rate_limit
             .enabled
@@ -153,6 +159,7 @@ impl Application {
             metrics,
             limiter,
             openapi_json: crate::openapi::document_json().into(),
+            bridge: bridge.clone(),
         });
 
         for note in &settings.notes {
@@ -186,6 +193,7 @@ impl Application {
                 rejected: rejected_login.clone(),
                 retry_initial: settings.genesys.login_retry_initial,
                 retry_max: settings.genesys.login_retry_max,
+                bridge,
             },
         ));
         let shutdown = ShutdownTrigger {
@@ -267,6 +275,8 @@ struct StartupLogin {
     rejected: RejectedLogin,
     retry_initial: Duration,
     retry_max: Duration,
+    /// Web messaging's deployment is read once logged in, and again every cache lifetime.
+    bridge: Option<Arc<IdentityBridge>>,
 }
 
 /// The first login, beside the running server: success makes the service ready, rejected
@@ -298,7 +308,35 @@ async fn log_in_at_startup(client: GenesysClient, login: StartupLogin) {
             }
         }
     }
+    if let Some(bridge) = login.bridge {
+        let deployment_client = GenesysClient::new(client.shared().clone());
+        actix_rt::spawn(keep_deployment_read(
+            deployment_client,
+            bridge,
+            login.lifecycle.clone(),
+        ));
+    }
     keep_token_fresh(&client, &login.lifecycle).await;
+}
+
+/// Reads web messaging's deployment now and then, so readiness can report one that is missing
+/// or inactive without calling Genesys itself.
+async fn keep_deployment_read(client: GenesysClient, bridge: Arc<IdentityBridge>, lifecycle: Arc<Lifecycle>) {
+    let every = bridge.deployment.ttl();
+    loop {
+        if lifecycle.is_stopped() {
+            return;
+        }
+        if let Some(reason) = bridge
+            .deployment
+            .refresh(&client)
+            .await
+            .unready_reason(&bridge.deployment_id)
+        {
+            tracing::error!("{reason}");
+        }
+        actix_rt::time::sleep(every).await;
+    }
 }
 
 /// Retries the login with capped exponential backoff until it succeeds (`true`) or the server

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use domain::{LanguageTag, QueueId};
 
+use crate::bridge::IdentityBridge;
 use crate::metrics::Metrics;
 use crate::rate_limit::ClientIpLimiter;
-use crate::settings::Settings;
+use crate::settings::{GuestUpstream, Settings};
 
 /// Where the service is in its life: logged in to Genesys yet, draining after a signal, stopped.
 #[derive(Debug, Default)]
@@ -63,6 +64,8 @@ impl Lifecycle {
 /// The request policy derived from the settings.
 #[derive(Debug, Clone)]
 pub struct GuestPolicy {
+    /// Where guests come from.
+    pub upstream: GuestUpstream,
     /// Allowed `Origin` values, exactly as browsers send them.
     pub allowed_origins: HashSet<String>,
     /// Refuse requests without `Origin`.
@@ -87,6 +90,7 @@ impl GuestPolicy {
     /// The policy `settings` describe.
     pub fn from_settings(settings: &Settings) -> Self {
         Self {
+            upstream: settings.guest.upstream,
             allowed_origins: settings
                 .cors
                 .allowed_origins
@@ -122,4 +126,6 @@ pub struct AppState {
     pub limiter: Option<Arc<ClientIpLimiter>>,
     /// The OpenAPI document as JSON, built once at start-up.
     pub openapi_json: Arc<str>,
+    /// Genesys web messaging and the identity bridge, when configured.
+    pub bridge: Option<Arc<IdentityBridge>>,
 }

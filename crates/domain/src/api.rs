@@ -25,28 +25,62 @@ pub struct GuestTokenRequest {
 impl GuestTokenRequest {
     /// Parses and validates a raw body. The first problem found is reported, naming the field.
     pub fn from_json_slice(body: &[u8]) -> Result<Self, FieldViolation> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
-            FieldViolation::new(
-                "body",
-                format!(
-                    "must be a JSON object (line {}, column {}: {})",
-                    e.line(),
-                    e.column(),
-                    json_error_kind(&e)
-                ),
-            )
-        })?;
-        Self::from_json(&value)
+        Self::from_json(&parse_body(body)?)
     }
 
     /// Validates an already parsed JSON value.
     pub fn from_json(value: &Value) -> Result<Self, FieldViolation> {
+        let fields = Fields::from_json(value, true)?;
+        Ok(Self {
+            queue_id: fields
+                .queue_id
+                .expect("a required queue is present once validated"),
+            language: fields.language,
+            customer_id: fields.customer_id,
+        })
+    }
+
+    /// Validates a raw body of the web-messaging mode, where `queueId` is optional (routing
+    /// belongs to the deployment's flow) and `customerId` is checked but never an identity;
+    /// returns the queue when one is named.
+    pub fn web_messaging_queue(body: &[u8]) -> Result<Option<QueueId>, FieldViolation> {
+        let value = parse_body(body)?;
+        Fields::from_json(&value, false).map(|fields| fields.queue_id)
+    }
+}
+
+fn parse_body(body: &[u8]) -> Result<Value, FieldViolation> {
+    serde_json::from_slice(body).map_err(|e| {
+        FieldViolation::new(
+            "body",
+            format!(
+                "must be a JSON object (line {}, column {}: {})",
+                e.line(),
+                e.column(),
+                json_error_kind(&e)
+            ),
+        )
+    })
+}
+
+/// The request's fields, each checked.
+struct Fields {
+    queue_id: Option<QueueId>,
+    language: Option<LanguageTag>,
+    customer_id: Option<CustomerId>,
+}
+
+impl Fields {
+    fn from_json(value: &Value, queue_required: bool) -> Result<Self, FieldViolation> {
         let object = value.as_object().ok_or_else(|| {
             FieldViolation::new("body", "must be a JSON object such as {\"queueId\": \"<uuid>\"}")
         })?;
         let queue_id = match object.get("queueId") {
-            Some(Value::String(raw)) => QueueId::parse_field(raw, "queueId")?,
-            None | Some(Value::Null) => return Err(FieldViolation::new("queueId", "is required")),
+            Some(Value::String(raw)) => Some(QueueId::parse_field(raw, "queueId")?),
+            None | Some(Value::Null) if queue_required => {
+                return Err(FieldViolation::new("queueId", "is required"));
+            }
+            None | Some(Value::Null) => None,
             Some(_) => {
                 return Err(FieldViolation::new("queueId", "must be a string holding a UUID"));
             }
@@ -85,26 +119,49 @@ fn json_error_kind(e: &serde_json::Error) -> &'static str {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GuestTokenResponse {
-    /// The Genesys guest id.
-    pub guest_id: Uuid,
-    /// The guest JWT the widget uses. Never log it.
+    /// The guest's id: the Genesys guest id (a UUID) in tutorial mode, the messaging JWT's `sub`
+    /// (the visitor) in web-messaging mode.
+    pub guest_id: String,
+    /// The token the widget uses: the tutorial's guest JWT, or the Genesys messaging JWT. Never log it.
     pub guest_token: String,
     /// When the token expires (RFC 3339, UTC).
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
     /// Whole seconds from `now` until `expires_at`, never negative.
     pub ttl_seconds: u64,
+    /// Web messaging: the refresh token of the Genesys session. Never log it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Web messaging: the deployment the session belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<String>,
+    /// Web messaging: the Messenger WebSocket to open with the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_socket_url: Option<String>,
 }
 
 impl GuestTokenResponse {
     /// Builds the answer, deriving `ttl_seconds` from `expires_at` as seen at `now`.
     pub fn new(guest_id: Uuid, guest_token: String, expires_at: OffsetDateTime, now: OffsetDateTime) -> Self {
+        Self::for_subject(guest_id.to_string(), guest_token, expires_at, now)
+    }
+
+    /// The answer for a guest identified by `guest_id` (any string).
+    pub fn for_subject(
+        guest_id: String,
+        guest_token: String,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Self {
         let ttl_seconds = u64::try_from((expires_at - now).whole_seconds()).unwrap_or(0);
         Self {
             guest_id,
             guest_token,
             expires_at,
             ttl_seconds,
+            refresh_token: None,
+            deployment_id: None,
+            web_socket_url: None,
         }
     }
 }
@@ -116,6 +173,12 @@ impl std::fmt::Debug for GuestTokenResponse {
             .field("guest_token", &"[redacted]")
             .field("expires_at", &self.expires_at)
             .field("ttl_seconds", &self.ttl_seconds)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("deployment_id", &self.deployment_id)
+            .field("web_socket_url", &self.web_socket_url)
             .finish()
     }
 }

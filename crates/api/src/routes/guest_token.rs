@@ -7,10 +7,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Attributes;
 use domain::api::{GuestTokenRequest, GuestTokenResponse};
 use domain::genesys::{CreateGuestRequest, GuestRouting};
+use domain::webmessaging::{OAuthExchangeRequest, OAuthRequestParameters};
 use genesys_client::{GenesysApi, GenesysError};
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
+use crate::routes::caller::{check_client_rate, check_origin, request_origin};
+use crate::settings::GuestUpstream;
 use crate::state::{AppState, GuestPolicy};
 
 /// Creates a Genesys web-chat guest and returns its short-lived guest token.
@@ -61,14 +64,7 @@ pub async fn issue_guest_token(
     state: web::Data<AppState>,
     genesys: web::Data<dyn GenesysApi>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(limiter) = &state.limiter {
-        let client = limiter.client_ip(req.peer_addr().map(|a| a.ip()), forwarded_for(&req).as_deref());
-        if let Err(retry_after) = limiter.check(client) {
-            state.metrics.rate_limited();
-            tracing::info!(client = %limiter.key(client), "refused by the per-client limit");
-            return Err(ApiError::RateLimited { retry_after });
-        }
-    }
+    check_client_rate(&req, &state)?;
     check_origin(&req, &state.policy)?;
     check_json_content_type(&req)?;
     let body = read_body(
@@ -78,6 +74,9 @@ pub async fn issue_guest_token(
         state.policy.body_timeout,
     )
     .await?;
+    if state.policy.upstream == GuestUpstream::WebMessaging {
+        return web_messaging_guest(&req, &body, &state, genesys.get_ref()).await;
+    }
     let request = GuestTokenRequest::from_json_slice(&body).map_err(ApiError::InvalidRequest)?;
     if let Some(allowed) = &state.policy.allowed_queues
         && !allowed.contains(&request.queue_id)
@@ -110,6 +109,111 @@ pub async fn issue_guest_token(
         Err(e) => {
             log_upstream_failure(&e);
             Err(ApiError::Upstream(e))
+        }
+    }
+}
+
+/// The claims of a Genesys messaging JWT this service reads: who and until when.
+#[derive(serde::Deserialize)]
+struct MessagingJwt {
+    sub: String,
+    exp: i64,
+}
+
+/// Web-messaging mode: the visitor (site session or pseudonym), the deployment's verdict, a code
+/// of this service's provider, and Genesys' exchange of it for a messaging JWT.
+async fn web_messaging_guest(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &AppState,
+    genesys: &dyn GenesysApi,
+) -> Result<HttpResponse, ApiError> {
+    // Checked (a page should send what the contract says) but unused: routing belongs to the
+    // deployment's flow, and customerId is never an identity.
+    let queue = GuestTokenRequest::web_messaging_queue(body).map_err(ApiError::InvalidRequest)?;
+    if let (Some(queue), Some(allowed)) = (queue, &state.policy.allowed_queues)
+        && !allowed.contains(&queue)
+    {
+        return Err(ApiError::QueueNotAllowed(queue));
+    }
+    if !state.lifecycle.is_logged_in() {
+        return Err(ApiError::NotReady);
+    }
+    let bridge = state.bridge.as_deref().ok_or(ApiError::Internal)?;
+    let identity = bridge.visitor(req, genesys, &state.metrics).await?;
+    let origin = request_origin(req);
+    bridge.check_deployment(origin, genesys).await?;
+    let minted = bridge.mint_code(identity, origin);
+    state.metrics.code_issued("guest_token");
+    let exchange = OAuthExchangeRequest {
+        deployment_id: bridge.deployment_id.clone(),
+        oauth: OAuthRequestParameters {
+            code: Some(minted.code),
+            redirect_uri: minted.redirect_uri,
+            nonce: Some(minted.nonce),
+            code_verifier: Some(minted.code_verifier),
+            ..OAuthRequestParameters::default()
+        },
+        journey_context: None,
+    };
+    let answer = match genesys.exchange_code(&exchange).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            state.metrics.exchange(e.kind());
+            return Err(exchange_failure(e));
+        }
+    };
+    state.metrics.exchange("ok");
+    let claims = jsonwebtoken::dangerous::insecure_decode::<MessagingJwt>(&answer.jwt).map_err(|_| {
+        tracing::error!("Genesys answered the exchange with a JWT that cannot be read");
+        ApiError::Upstream(GenesysError::Decode {
+            message: "the messaging JWT cannot be read".to_owned(),
+            correlation_id: None,
+        })
+    })?;
+    state.metrics.guest_token_issued();
+    let now = OffsetDateTime::now_utc();
+    let expires_at = OffsetDateTime::from_unix_timestamp(claims.claims.exp).unwrap_or(now);
+    let mut body = GuestTokenResponse::for_subject(claims.claims.sub, answer.jwt, expires_at, now);
+    body.refresh_token = answer.refresh_token;
+    body.deployment_id = Some(bridge.deployment_id.clone());
+    body.web_socket_url = Some(bridge.websocket_url.clone());
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(body))
+}
+
+/// The caller's answer to a failed exchange, with a log line an operator can act on.
+fn exchange_failure(e: GenesysError) -> ApiError {
+    match &e {
+        GenesysError::Rejected { status, code, .. } => {
+            let hint = match code.as_str() {
+                "identity.provider.client.rejected" => {
+                    "Genesys' OpenID Connect integration holds another client secret than oidc.client_secret"
+                }
+                "identity.provider.discovery.failed"
+                | "identity.provider.token.failed"
+                | "identity.provider.jwks.failed" => {
+                    "Genesys cannot reach this service's provider: check oidc.issuer and the integration's discovery URI"
+                }
+                "id.token.invalid" => {
+                    "Genesys refused the ID token: check oidc.issuer and oidc.client_id against the integration"
+                }
+                "deployment.authentication.not.configured" => {
+                    "the deployment has no OpenID Connect integration (authenticated messaging is off)"
+                }
+                "deployment.not.active" => "the deployment is not active",
+                _ => "see Genesys' code",
+            };
+            tracing::error!(status, code = %code, error = %e, "Genesys refused the code exchange: {hint}");
+            if code == "deployment.not.active" {
+                return ApiError::DeploymentInactive("inactive");
+            }
+            ApiError::ExchangeRefused(e)
+        }
+        _ => {
+            log_upstream_failure(&e);
+            ApiError::Upstream(e)
         }
     }
 }
@@ -151,29 +255,6 @@ fn log_upstream_failure(e: &GenesysError) {
             tracing::info!(error = %e, kind = e.kind(), "Genesys refused the guest");
         }
         _ => tracing::warn!(error = %e, kind = e.kind(), "Genesys failed to create a guest"),
-    }
-}
-
-/// Every `X-Forwarded-For` line joined in order: a proxy may append its own line instead of
-/// extending the caller's, and the right-most entries are the ones to believe.
-fn forwarded_for(req: &HttpRequest) -> Option<String> {
-    let lines: Vec<&str> = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    (!lines.is_empty()).then(|| lines.join(","))
-}
-
-/// Refuses a disallowed `Origin` (and a missing one when required) before any upstream call.
-pub fn check_origin(req: &HttpRequest, policy: &GuestPolicy) -> Result<(), ApiError> {
-    match req.headers().get(header::ORIGIN) {
-        None if policy.require_origin => Err(ApiError::OriginRequired),
-        None => Ok(()),
-        Some(origin) => match origin.to_str() {
-            Ok(origin) if policy.allowed_origins.contains(origin) => Ok(()),
-            _ => Err(ApiError::OriginNotAllowed),
-        },
     }
 }
 

@@ -85,6 +85,14 @@ pub async fn readyz(
     if !state.lifecycle.is_logged_in() {
         return Err(ApiError::NotReady);
     }
+    if let Some(bridge) = &state.bridge
+        && let Some(reason) = bridge
+            .deployment
+            .last_known()
+            .and_then(|reading| reading.unready_reason(&bridge.deployment_id))
+    {
+        return Err(ApiError::Unready(reason));
+    }
     let token = genesys.status().token;
     if !token.held {
         let why = match token.last_request {

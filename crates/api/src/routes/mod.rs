@@ -1,18 +1,29 @@
 //! The HTTP routes and their wiring.
 
+pub mod caller;
 pub mod docs;
 pub mod guest_token;
 pub mod health;
+pub mod oidc;
 #[cfg(test)]
 mod tests;
+pub mod webmessaging;
 
 use actix_web::{HttpResponse, web};
 use domain::api::GUEST_TOKEN_PATH;
 
 use crate::error::ApiError;
 
-/// Registers every public route; unknown paths and methods answer with problems.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers every public route (the identity bridge's when `web_messaging` is on); unknown paths
+/// and methods answer with problems.
+pub fn configure(cfg: &mut web::ServiceConfig, web_messaging: bool) {
+    if web_messaging {
+        cfg.configure(oidc::configure).service(
+            web::resource(webmessaging::AUTH_CODE_PATH)
+                .route(web::post().to(webmessaging::issue_auth_code))
+                .default_service(web::to(|| method_not_allowed("POST"))),
+        );
+    }
     cfg.service(
         web::resource(GUEST_TOKEN_PATH)
             .route(web::post().to(guest_token::issue_guest_token))

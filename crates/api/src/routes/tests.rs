@@ -46,6 +46,7 @@ impl Harness {
                 allowed_queues: None,
                 source_system: "embedded-widget".to_owned(),
                 default_language: LanguageTag::default(),
+                upstream: crate::settings::GuestUpstream::Tutorial,
                 body_limit_bytes: 4096,
                 body_timeout: Duration::from_secs(10),
                 max_header_count: 64,
@@ -86,6 +87,7 @@ impl Harness {
             metrics: self.metrics.clone(),
             limiter,
             openapi_json: crate::openapi::document_json().into(),
+            bridge: None,
         })
     }
 

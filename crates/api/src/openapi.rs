@@ -19,14 +19,30 @@ use crate::schemas::{GuestTokenRequestBody, GuestTokenResponseBody, Problem, Pro
     ),
     paths(
         crate::routes::guest_token::issue_guest_token,
+        crate::routes::webmessaging::issue_auth_code,
+        crate::routes::oidc::discovery,
+        crate::routes::oidc::jwks,
+        crate::routes::oidc::authorize,
+        crate::routes::oidc::token,
+        crate::routes::oidc::userinfo,
         crate::routes::health::livez,
         crate::routes::health::readyz,
         crate::routes::docs::metrics,
         crate::routes::docs::openapi_json,
     ),
-    components(schemas(GuestTokenRequestBody, GuestTokenResponseBody, Problem, ProblemCode, crate::routes::health::HealthStatus)),
+    components(schemas(
+        GuestTokenRequestBody,
+        GuestTokenResponseBody,
+        Problem,
+        ProblemCode,
+        crate::routes::health::HealthStatus,
+        crate::routes::health::ReadyStatus,
+        crate::routes::webmessaging::AuthCodeResponse,
+    )),
     tags(
         (name = "guest-token", description = "Guest tokens for the chat widget"),
+        (name = "web-messaging", description = "Codes for the Messenger's AuthProvider (when web messaging is on)"),
+        (name = "openid-connect", description = "This service as the OpenID Connect provider Genesys redeems codes at (when web messaging is on)"),
         (name = "health", description = "Liveness and readiness"),
         (name = "operations", description = "Metrics and this document"),
     )
@@ -70,7 +86,19 @@ mod tests {
     fn is_openapi_3_1_and_lists_every_public_route() {
         let doc = doc();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-        for path in [GUEST_TOKEN_PATH, "/livez", "/readyz", "/metrics", "/openapi.json"] {
+        for path in [
+            GUEST_TOKEN_PATH,
+            "/api/webmessaging/auth-code",
+            "/.well-known/openid-configuration",
+            "/oidc/jwks.json",
+            "/oidc/authorize",
+            "/oidc/token",
+            "/oidc/userinfo",
+            "/livez",
+            "/readyz",
+            "/metrics",
+            "/openapi.json",
+        ] {
             assert!(doc["paths"].get(path).is_some(), "missing {path}");
         }
         let responses = doc["paths"][GUEST_TOKEN_PATH]["post"]["responses"]
@@ -86,12 +114,16 @@ mod tests {
     #[test]
     fn schemas_match_the_wire_types() {
         let doc = doc();
-        let response = GuestTokenResponse::new(
+        let mut response = GuestTokenResponse::new(
             uuid::Uuid::nil(),
             "t".into(),
             time::OffsetDateTime::UNIX_EPOCH,
             time::OffsetDateTime::UNIX_EPOCH,
         );
+        // Every field, those of web messaging included.
+        response.refresh_token = Some("r".into());
+        response.deployment_id = Some("d".into());
+        response.web_socket_url = Some("w".into());
         assert_eq!(
             properties(&doc, "GuestTokenResponse"),
             keys(serde_json::to_value(response).unwrap())
@@ -114,9 +146,14 @@ mod tests {
             schemas["GuestTokenRequest"]["required"],
             serde_json::json!(["queueId"])
         );
+        // The tutorial's guest id is a UUID; web messaging's is the visitor's `sub`.
         assert_eq!(
             schemas["GuestTokenResponse"]["properties"]["guestId"]["format"],
-            "uuid"
+            serde_json::Value::Null
+        );
+        assert_eq!(
+            schemas["GuestTokenResponse"]["required"],
+            serde_json::json!(["guestId", "guestToken", "expiresAt", "ttlSeconds"])
         );
         let codes: BTreeSet<String> = doc["components"]["schemas"]["ProblemCode"]["enum"]
             .as_array()

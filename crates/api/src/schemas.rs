@@ -16,7 +16,8 @@ use utoipa::{PartialSchema, ToSchema};
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct GuestTokenRequestBody {
-    /// The Genesys queue to route the chat to (a UUID).
+    /// The Genesys queue to route the chat to (a UUID). Required with the tutorial upstream;
+    /// optional (and only checked) with web messaging, where the deployment's flow routes.
     #[schema(format = "uuid", example = "a1b2c3d4-e5f6-7890-abcd-ef1234567890")]
     queue_id: String,
     /// BCP 47 language tag (RFC 5646 shape: a primary subtag of 2 to 3 or 5 to 8 letters, then
@@ -45,17 +46,26 @@ pub struct GuestTokenRequestBody {
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct GuestTokenResponseBody {
-    /// The Genesys guest id (a UUID).
-    #[schema(format = "uuid")]
+    /// The guest: the Genesys guest id (a UUID) with the tutorial upstream; the visitor (the
+    /// messaging JWT's `sub`) with the web-messaging upstream.
+    #[schema(min_length = 1)]
     guest_id: String,
-    /// The signed guest JWT for the chat widget.
+    /// The token for the chat widget: the tutorial's guest JWT, or the Genesys messaging JWT
+    /// that authenticates the Messenger WebSocket.
     guest_token: String,
-    /// When the guest token expires (RFC 3339, UTC).
+    /// When the token expires (RFC 3339, UTC).
     #[schema(format = DateTime, example = "2026-11-24T14:30:00.000Z")]
     expires_at: String,
     /// Whole seconds left until `expiresAt`, computed when the answer was made.
     #[schema(minimum = 0, example = 3599)]
     ttl_seconds: u64,
+    /// Web messaging only: the refresh token of the Genesys session.
+    refresh_token: Option<String>,
+    /// Web messaging only: the Genesys web deployment.
+    #[schema(format = "uuid")]
+    deployment_id: Option<String>,
+    /// Web messaging only: the Messenger WebSocket to open with `guestToken`.
+    web_socket_url: Option<String>,
 }
 
 /// An RFC 9457 problem (`application/problem+json`).

@@ -190,7 +190,7 @@ async fn answers_preflights_only_for_allowed_origins() {
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
     headers.sort();
-    assert_eq!(headers, ["content-type", "x-request-id"]);
+    assert_eq!(headers, ["authorization", "content-type", "x-request-id"]);
     assert_eq!(allowed.header("access-control-max-age"), Some("3600"));
 
     let refused = send(preflight("https://attacker.example"), None).await;

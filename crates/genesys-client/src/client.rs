@@ -672,13 +672,20 @@ fn webmessaging_result<T: DeserializeOwned>(answer: Answer, what: &str) -> Resul
 /// queue), rather than a 404 of a route that does not exist (a wrong base URL or path), which is
 /// an upstream failure to alert on, not the caller's mistake.
 fn says_queue_not_found(body: &GenesysErrorBody, queue_id: &QueueId) -> bool {
-    let id = queue_id.to_string();
+    says_not_found(body, &queue_id.to_string())
+}
+
+/// Whether a 404's body is Genesys saying that the entity `id` does not exist.
+/// A text names the entity when it holds its id but no path: a route's 404 ("No resource matches
+/// GET /api/v2/...") quotes the path, id included.
+fn says_not_found(body: &GenesysErrorBody, id: &str) -> bool {
+    let id = id.to_ascii_lowercase();
+    let names = |text: &str| {
+        let text = text.to_ascii_lowercase();
+        text.contains(&id) && !text.contains('/')
+    };
     body.code == error_codes::NOT_FOUND
-        && (body.message.to_ascii_lowercase().contains(&id)
-            || body
-                .details
-                .iter()
-                .any(|d| d.error_message.to_ascii_lowercase().contains(&id)))
+        && (names(&body.message) || body.details.iter().any(|d| names(&d.error_message)))
 }
 
 #[async_trait(?Send)]
@@ -731,6 +738,18 @@ impl GenesysApi for GenesysClient {
             auth: Auth::Bearer,
         };
         let answer = self.execute(&call, deadline).await?;
+        if answer.status == 404 {
+            // Only Genesys naming the deployment means it does not exist; any other 404 is a
+            // route that does not (a wrong base URL), an upstream failure.
+            let named = serde_json::from_slice::<GenesysErrorBody>(&answer.body)
+                .is_ok_and(|body| says_not_found(&body, deployment_id));
+            if !named {
+                return Err(GenesysError::Upstream {
+                    status: 404,
+                    correlation_id: answer.correlation_id,
+                });
+            }
+        }
         webmessaging_result(answer, "deployment")
     }
 
@@ -865,6 +884,7 @@ mod tests {
         assert!(matches!(err, GenesysError::UnknownQueue { .. }), "{err:?}");
         for misrouted in [
             json!({"code": "not.found", "message": "No resource matches POST /x/api/v2/webchat/instances/guests"}),
+            json!({"code": "not.found", "message": format!("No resource matches GET /x/api/v2/routing/queues/{QUEUE}")}),
             json!({"code": "not.found", "message": "Queue 0f8e2c7a-3b1d-4c5e-9a6f-112233445566 not found"}),
             json!({"message": format!("Queue {QUEUE} not found")}),
             json!("<html>404</html>"),

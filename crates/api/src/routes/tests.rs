@@ -607,7 +607,7 @@ async fn answers_a_preflight_from_an_allowed_origin() {
     );
     assert_eq!(
         header_list(&res, header::ACCESS_CONTROL_ALLOW_HEADERS),
-        ["content-type", "x-request-id"]
+        ["authorization", "content-type", "x-request-id"]
     );
     assert_eq!(header_str(&res, header::ACCESS_CONTROL_MAX_AGE), Some("600"));
     assert!(header_str(&res, header::VARY).is_some_and(|v| v.contains("Origin")));

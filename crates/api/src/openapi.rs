@@ -37,6 +37,8 @@ use crate::schemas::{GuestTokenRequestBody, GuestTokenResponseBody, Problem, Pro
         ProblemCode,
         crate::routes::health::HealthStatus,
         crate::routes::health::ReadyStatus,
+        crate::schemas::ResponseType,
+        crate::schemas::CodeChallengeMethod,
         crate::routes::webmessaging::AuthCodeResponse,
     )),
     tags(

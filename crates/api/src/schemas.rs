@@ -117,3 +117,50 @@ impl ToSchema for ProblemCode {
         Cow::Borrowed("ProblemCode")
     }
 }
+
+/// Form of `POST /oidc/token` (read by `routes::oidc::token_form`).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct TokenRequestForm {
+    grant_type: GrantType,
+    /// The code (authorization_code).
+    code: Option<String>,
+    /// The redirect URI the code was issued for (authorization_code).
+    redirect_uri: Option<String>,
+    /// The PKCE verifier (authorization_code).
+    code_verifier: Option<String>,
+    /// The refresh token (refresh_token).
+    refresh_token: Option<String>,
+    /// For client_secret_post.
+    client_id: Option<String>,
+    /// For client_secret_post.
+    client_secret: Option<String>,
+}
+
+/// The grants the token endpoint knows.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum GrantType {
+    /// Redeems a code.
+    AuthorizationCode,
+    /// Redeems (and rotates) a refresh token.
+    RefreshToken,
+}
+
+/// `response_type` of `GET /oidc/authorize`: the code flow only.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ResponseType {
+    /// An authorization code.
+    Code,
+}
+
+/// `code_challenge_method` of `GET /oidc/authorize`: PKCE with SHA-256 only.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub enum CodeChallengeMethod {
+    /// BASE64URL(SHA-256(code_verifier)).
+    S256,
+}

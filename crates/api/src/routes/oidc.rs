@@ -100,14 +100,14 @@ fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> HttpResponse {
 /// site session comes from the configured cookie (or `Authorization: Bearer`).
 #[utoipa::path(get, path = "/oidc/authorize", tag = "openid-connect",
     params(
-        ("response_type" = String, Query, description = "code"),
+        ("response_type" = crate::schemas::ResponseType, Query, description = "code"),
         ("client_id" = String, Query, description = "The Genesys integration's client id"),
         ("redirect_uri" = String, Query, description = "One of the configured redirect URIs, exactly"),
         ("scope" = String, Query, description = "openid, and any of profile email offline_access"),
         ("state" = Option<String>, Query, description = "Returned as is"),
         ("nonce" = Option<String>, Query, description = "Put in the ID token"),
-        ("code_challenge" = String, Query, description = "PKCE challenge"),
-        ("code_challenge_method" = String, Query, description = "S256"),
+        ("code_challenge" = String, Query, description = "PKCE challenge: BASE64URL(SHA-256(verifier)), 43 characters", pattern = "^[A-Za-z0-9_-]{43}$"),
+        ("code_challenge_method" = crate::schemas::CodeChallengeMethod, Query, description = "S256"),
         ("prompt" = Option<String>, Query, description = "none: never show a login page"),
     ),
     responses(
@@ -258,8 +258,8 @@ fn token_form(body: &[u8]) -> Result<TokenForm, OAuthError> {
 /// The token endpoint: `authorization_code` (PKCE S256) and `refresh_token` (rotating), client
 /// authentication `client_secret_basic` or `client_secret_post`.
 #[utoipa::path(post, path = "/oidc/token", tag = "openid-connect",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "grant_type=authorization_code&code&redirect_uri&code_verifier, or grant_type=refresh_token&refresh_token"),
+    request_body(content = crate::schemas::TokenRequestForm, content_type = "application/x-www-form-urlencoded",
+        description = "grant_type=authorization_code with code, redirect_uri and code_verifier, or grant_type=refresh_token with refresh_token; the client authenticates with HTTP Basic or client_id and client_secret in the form"),
     responses(
         (status = 200, description = "access_token, id_token, refresh_token", content_type = "application/json", body = Object),
         (status = 400, description = "RFC 6749 error: invalid_request, invalid_grant, unsupported_grant_type", content_type = "application/json", body = Object),
@@ -333,8 +333,8 @@ struct UserInfo {
     family_name: Option<String>,
 }
 
-/// The visitor behind an access token of this provider.
-#[utoipa::path(get, path = "/oidc/userinfo", tag = "openid-connect",
+/// The visitor behind an access token of this provider (GET or POST, OpenID Connect Core 5.3.1).
+#[utoipa::path(method(get, post), path = "/oidc/userinfo", tag = "openid-connect",
     responses(
         (status = 200, description = "sub, and email, given_name, family_name as the scope allows", content_type = "application/json", body = Object),
         (status = 401, description = "No valid access token (WWW-Authenticate: Bearer error=\"invalid_token\")"),

@@ -113,7 +113,9 @@ fn cap_to_client_share(
     let burst_cap = (share_per_minute.floor() as u32).max(1);
     if rate_limit.per_second > rate_cap || rate_limit.burst > burst_cap {
         notes.push(format!(
-            "rate_limit: {}/s with a burst of {} would let one client take more than              genesys.max_client_share ({}) of the Genesys budget ({:.1} calls a minute); capped to              {rate_cap:.4}/s with a burst of {}",
+            "rate_limit: {}/s with a burst of {} would let one client take more than \
+             genesys.max_client_share ({}) of the Genesys budget ({:.1} calls a minute); capped to \
+             {rate_cap:.4}/s with a burst of {}",
             rate_limit.per_second,
             rate_limit.burst,
             genesys.max_client_share,
@@ -393,7 +395,8 @@ fn rate_limit_settings(
         }
     } else if production {
         problems.push(
-            "rate_limit.enabled: must be true in production (without a per-client limit one client              can spend the whole Genesys allowance)"
+            "rate_limit.enabled: must be true in production (without a per-client limit one client \
+             can spend the whole Genesys allowance)"
                 .to_owned(),
         );
     }

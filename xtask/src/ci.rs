@@ -5,11 +5,11 @@
 //! `-p contract-tests` would build tokio, rustls, awc and ~90 other crates twice.
 
 use crate::process::{self, Result, cmd};
-use crate::{compose, deny, image, schemathesis};
+use crate::{compose, deny, image, oidc, schemathesis};
 
 /// The `ci` task: lock file, dependency policy, format, lints, test build, images, all tests
-/// (unit, integration and containers), schemathesis against the running API, then e2e against the
-/// compose stack.
+/// (unit, integration and containers), schemathesis and the OpenID Connect check against the
+/// running API, then e2e against the compose stack.
 pub fn ci() -> Result {
     // Before the long builds: the last steps need a Docker engine.
     compose::require_docker()?;
@@ -28,5 +28,6 @@ pub fn ci() -> Result {
     process::run(&mut cmd("cargo", &["test", "--workspace"]))?;
     // Runs the debug binaries the tests just built.
     schemathesis::schemathesis(&[])?;
+    oidc::oidc()?;
     compose::e2e()
 }

@@ -12,7 +12,10 @@ mod http;
 #[cfg(test)]
 mod hygiene;
 mod image;
+mod local;
+mod oidc;
 mod process;
+mod python;
 mod schemathesis;
 
 use std::process::ExitCode;
@@ -22,7 +25,7 @@ Usage: cargo xtask <task> [args]
 
 Tasks:
   ci           cargo-deny, fmt check, clippy, test build, images, unit + integration + container
-               tests, schemathesis, e2e
+               tests, schemathesis, oidc, e2e
   mock [args]  run the Genesys emulator: cargo run -p mock-genesys -- [args]
   dev          emulator + API + demo page as local processes (APP_ENV=local), until Ctrl-C
   image        release build, then the images guest-token-api, mock-genesys and guest-token-demo (FROM scratch)
@@ -31,7 +34,8 @@ Tasks:
   e2e          up, the contract suite through the published ports, down
   bench        wrk load on 127.0.0.1: the emulator, then API -> emulator [--seconds N] [--connections N]
   deny         cargo-deny: licences, advisories (RustSec snapshot in ../shared), bans, sources
-  schemathesis the running API against its OpenAPI document [--seed N] [--max-examples N]";
+  schemathesis the running API against its OpenAPI document [--seed N] [--max-examples N]
+  oidc         the API's OpenID Connect provider checked by Authlib and joserfc (Python)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         "bench" => bench::bench(rest),
         "deny" => no_arguments(deny::deny),
         "schemathesis" => schemathesis::schemathesis(rest),
+        "oidc" => no_arguments(oidc::oidc),
         "help" | "-h" | "--help" => {
             println!("{HELP}");
             Ok(())

@@ -7,12 +7,10 @@
 //! operation and every check; any failure fails the task.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
-use crate::http;
-use crate::image::{API, MOCK};
-use crate::process::{self, Result, Services, cmd, free_port, root, target_dir};
+use crate::local::{self, ORIGIN};
+use crate::process::{self, Result, cmd, root, target_dir};
+use crate::{http, python};
 
 /// The seed of every run unless `--seed` says otherwise, so CI sees the same cases each time.
 const DEFAULT_SEED: u64 = 20_261_201;
@@ -20,10 +18,6 @@ const DEFAULT_SEED: u64 = 20_261_201;
 /// edge cases, few enough for about ten seconds of testing.
 const DEFAULT_MAX_EXAMPLES: u32 = 300;
 const MAX_MAX_EXAMPLES: u32 = 10_000;
-/// The page origin the requests claim, one the API is configured to allow. A generated `Origin`
-/// would be refused (403) before the body is read, hiding every body check behind it; refused
-/// origins are covered by the API's integration tests.
-const ORIGIN: &str = "http://localhost:8080";
 
 /// Seed and size of one run.
 #[derive(Debug, PartialEq)]
@@ -80,40 +74,19 @@ pub fn schemathesis(args: &[String]) -> Result {
     let run = Run::from_args(args)?;
     process::catch_interrupt();
     let work = target_dir().join("schemathesis");
-    let venv = virtual_environment(&work)?;
-    let bin = debug_binaries()?;
-    let mut services = Services::default();
-
-    let mock_port = free_port()?.to_string();
-    let mock_address = format!("127.0.0.1:{mock_port}");
-    let mut mock = cmd(
-        bin.join(MOCK.binary),
-        &["--host", "127.0.0.1", "--port", &mock_port],
-    );
-    mock.env("MOCK__RATE_LIMIT__ENABLED", "false")
-        .env("RUST_LOG", "warn");
-    services.start(MOCK.service, &mut mock)?;
-    services.wait_until_ok(MOCK.service, &mock_address, "/__admin/health")?;
-
-    let api_port = free_port()?.to_string();
-    let api_address = format!("127.0.0.1:{api_port}");
-    let mut api = cmd(bin.join(API.binary), &[]);
-    api.env("APP_ENV", "local")
-        .env("GENESYS_BASE_URL", format!("http://{mock_address}"))
-        .env("PORT", &api_port)
-        .env("APP__SERVER__HOST", "127.0.0.1")
-        .env("FRONTEND_ORIGIN", ORIGIN)
+    let requirements = root().join("xtask/schemathesis/requirements.txt");
+    let venv = python::virtual_environment(&work, &requirements, "schemathesis")?;
+    let stack = local::start(|api, _| {
         // One client sends everything: the limiter stays on, far above the run's pace.
-        .env("APP__RATE_LIMIT__PER_SECOND", "10000")
-        .env("APP__RATE_LIMIT__BURST", "100000")
-        .env("RUST_LOG", "warn");
-    services.start(API.service, &mut api)?;
-    services.wait_until_ok(API.service, &api_address, "/readyz")?;
+        api.env("APP__RATE_LIMIT__PER_SECOND", "10000")
+            .env("APP__RATE_LIMIT__BURST", "100000");
+    })?;
+    let api_address = &stack.api;
 
     // From a file rather than the URL: schemathesis leaves out the operation that serves the
     // document it was loaded from, and /openapi.json is one of the routes to test.
     let document = work.join("openapi.json");
-    let served = http::request(&api_address, "GET", "/openapi.json", &[], "")
+    let served = http::request(api_address, "GET", "/openapi.json", &[], "")
         .map_err(|e| format!("GET http://{api_address}/openapi.json failed: {e}"))?;
     if served.status != 200 {
         return Err(format!(
@@ -124,6 +97,8 @@ pub fn schemathesis(args: &[String]) -> Result {
     fs::write(&document, &served.body).map_err(|e| format!("{}: {e}", document.display()))?;
 
     let (seed, max_examples) = (run.seed.to_string(), run.max_examples.to_string());
+    // An origin the API allows: a generated `Origin` would be refused (403) before the body is
+    // read, hiding every body check behind it; refused origins are covered by the API's tests.
     let origin = format!("Origin: {ORIGIN}");
     let mut schemathesis = cmd(venv.join("bin").join("schemathesis"), &[]);
     schemathesis
@@ -144,96 +119,6 @@ pub fn schemathesis(args: &[String]) -> Result {
         .current_dir(&work);
     process::run(&mut schemathesis)
         .map_err(|e| format!("{e}: schemathesis found failures (seed {seed}, see above)"))
-}
-
-/// `target/schemathesis/venv` with the pinned requirements, reused while they are unchanged.
-fn virtual_environment(work: &Path) -> Result<PathBuf> {
-    let venv = work.join("venv");
-    let requirements = root().join("xtask/schemathesis/requirements.txt");
-    let wanted = fs::read_to_string(&requirements).map_err(|e| format!("{}: {e}", requirements.display()))?;
-    // A copy of the requirements it was built from, written once the install succeeded.
-    let stamp = venv.join("requirements.installed.txt");
-    if fs::read_to_string(&stamp).is_ok_and(|built| built == wanted)
-        && venv.join("bin").join("schemathesis").is_file()
-    {
-        eprintln!("schemathesis: reusing {}", venv.display());
-        return Ok(venv);
-    }
-    if !process::on_path("python3") {
-        return Err("python3 is not installed: apt-get install -y python3 python3-venv".into());
-    }
-    if venv.exists() {
-        // Built from other requirements, or an install that did not finish.
-        fs::remove_dir_all(&venv).map_err(|e| format!("{}: {e}", venv.display()))?;
-    }
-    fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
-    process::run(cmd("python3", &["-m", "venv"]).arg(&venv))
-        .map_err(|e| format!("{e}: the venv module is missing? apt-get install -y python3-venv"))?;
-    process::run(
-        cmd(venv.join("bin").join("python"), &["-m", "pip", "install"])
-            .args(["--disable-pip-version-check", "--quiet", "--no-input"])
-            // Wheels only: no package's own build code runs here.
-            .args(["--only-binary", ":all:", "--requirement"])
-            .arg(&requirements),
-    )?;
-    fs::write(&stamp, wanted).map_err(|e| format!("{}: {e}", stamp.display()))?;
-    Ok(venv)
-}
-
-/// `target/debug`, holding both binaries no older than their sources. `cargo xtask ci` has built
-/// them with the tests, so only a stale or missing binary costs a build here.
-fn debug_binaries() -> Result<PathBuf> {
-    let bin = target_dir().join("debug");
-    let built = [MOCK.binary, API.binary]
-        .map(|name| modified(&bin.join(name)))
-        .into_iter()
-        .min()
-        .flatten();
-    let sources = newest_source();
-    if built.is_none_or(|built| sources.is_some_and(|newest| newest > built)) {
-        process::run(&mut cmd("cargo", &["build", "-p", "mock-genesys", "-p", "api"]))?;
-    }
-    Ok(bin)
-}
-
-fn modified(path: &Path) -> Option<SystemTime> {
-    fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-/// When the newest input of the two binaries changed: manifests, lock file, sources, build scripts.
-fn newest_source() -> Option<SystemTime> {
-    let root = root();
-    let mut newest = [root.join("Cargo.toml"), root.join("Cargo.lock")]
-        .iter()
-        .filter_map(|p| modified(p))
-        .max();
-    for package in [
-        "crates/domain",
-        "crates/genesys-client",
-        "crates/api",
-        "mock-genesys",
-    ] {
-        let package = root.join(package);
-        newest = newest.max(modified(&package.join("Cargo.toml")));
-        newest = newest.max(modified(&package.join("build.rs")));
-        newest = newest.max(newest_in(&package.join("src")));
-    }
-    newest
-}
-
-fn newest_in(dir: &Path) -> Option<SystemTime> {
-    let entries = fs::read_dir(dir).ok()?;
-    entries
-        .filter_map(std::result::Result::ok)
-        .filter_map(|entry| {
-            let path = entry.path();
-            if path.is_dir() {
-                newest_in(&path)
-            } else {
-                modified(&path)
-            }
-        })
-        .max()
 }
 
 #[cfg(test)]
@@ -265,25 +150,5 @@ mod tests {
         assert!(Run::from_args(&args(&["--seed", "-1"])).is_err());
         assert!(Run::from_args(&args(&["--seed"])).is_err());
         assert!(Run::from_args(&args(&["--workers", "2"])).is_err());
-    }
-
-    #[test]
-    fn the_pinned_requirements_pin_every_package_exactly() {
-        let requirements = fs::read_to_string(root().join("xtask/schemathesis/requirements.txt")).unwrap();
-        let pins: Vec<&str> = requirements
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .collect();
-        assert!(pins.iter().any(|p| p.starts_with("schemathesis==")), "{pins:?}");
-        for pin in pins {
-            let (name, version) = pin
-                .split_once("==")
-                .unwrap_or_else(|| panic!("{pin}: not pinned with =="));
-            assert!(
-                !name.is_empty() && !version.is_empty() && !version.contains([',', ';', '*', ' ']),
-                "{pin}: one exact version"
-            );
-        }
     }
 }

@@ -11,19 +11,14 @@ use awc::BoxedSocket;
 use awc::ws::{Codec, Frame, Message};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::identity::*;
 use common::*;
 use domain::oidc::{DISCOVERY_PATH, IdTokenClaims};
 use domain::webmessaging::OAUTH_EXCHANGE_PATH;
 use futures_util::{SinkExt, StreamExt};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use mock_genesys::{DEFAULT_DEPLOYMENT_ID, DeploymentConfig, MockServer, RequestDirection};
+use mock_genesys::{DEFAULT_DEPLOYMENT_ID, MockServer, RequestDirection};
 use serde_json::{Value, json};
-
-const CLIENT_ID: &str = "genesys-local";
-const CLIENT_SECRET: &str = "genesys-local-secret";
-const SITE_ISSUER: &str = "http://localhost:8080";
-const SITE_AUDIENCE: &str = "guest-token-api";
-const REDIRECT: &str = "http://localhost:8080/";
 
 type Socket = actix_codec::Framed<BoxedSocket, Codec>;
 
@@ -32,21 +27,6 @@ struct Stack {
     mock: MockServer,
     app: TestApp,
     issuer: String,
-}
-
-fn deployment(issuer: &str, status: &str, allowed: &[&str]) -> DeploymentConfig {
-    serde_json::from_value(json!({
-        "id": DEFAULT_DEPLOYMENT_ID,
-        "name": "Local demo",
-        "status": status,
-        "allowed_domains": allowed,
-        "authentication": {
-            "discovery_uri": format!("{issuer}{DISCOVERY_PATH}"),
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-        }
-    }))
-    .expect("a deployment")
 }
 
 async fn start(extra: &[(&str, &str)]) -> Stack {
@@ -71,39 +51,6 @@ async fn web_messaging_mode(extra: &[(&str, &str)]) -> Stack {
     let mut env = vec![("APP__GUEST__UPSTREAM", "web-messaging")];
     env.extend_from_slice(extra);
     start(&env).await
-}
-
-fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-/// The local development secret the demo's stand-in login signs site sessions with.
-fn site_secret() -> Vec<u8> {
-    let text = std::fs::read_to_string(config_dir().join("dev-keys/site-session-hs256.key")).unwrap();
-    text.trim_end().as_bytes().to_vec()
-}
-
-/// A site session for `sub`, with `claims` over the defaults, signed HS256 with `secret`.
-fn session_with(claims: Value, secret: &[u8]) -> String {
-    jose::install_provider();
-    let mut body = json!({
-        "iss": SITE_ISSUER, "aud": SITE_AUDIENCE, "sub": "user-42",
-        "iat": unix_now(), "exp": unix_now() + 300,
-        "email": "ada@example.com", "given_name": "Ada", "family_name": "Lovelace",
-    });
-    for (key, value) in claims.as_object().unwrap() {
-        body[key] = value.clone();
-    }
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &body,
-        &EncodingKey::from_secret(secret),
-    )
-    .unwrap()
-}
-
-fn session(claims: Value) -> String {
-    session_with(claims, &site_secret())
 }
 
 async fn post(stack: &Stack, path: &str, session: Option<&str>, origin: Option<&str>, body: Value) -> Answer {

@@ -1,17 +1,20 @@
-//! The logs never show the client secret, an access token or a guest token: the real binary at
-//! trace level goes through success and every error path, and all it prints is searched.
+//! The logs never show a secret, a code or a token: the real binary at trace level goes through
+//! success and every error path (the tutorial's route, then the identity bridge's), and all it
+//! prints is searched.
 
 mod common;
 
 use std::time::Duration;
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64_STANDARD;
+use base64::engine::general_purpose::{STANDARD as BASE64_STANDARD, URL_SAFE_NO_PAD};
+use common::identity::*;
 use common::*;
 use domain::api::GUEST_TOKEN_PATH;
 use domain::genesys::GUESTS_PATH;
-use mock_genesys::{ClientConfig, ConnectionFault, FaultSpec, MockSettings};
-use serde_json::json;
+use domain::webmessaging::OAUTH_EXCHANGE_PATH;
+use mock_genesys::{ClientConfig, ConnectionFault, DEFAULT_DEPLOYMENT_ID, FaultSpec, MockSettings};
+use serde_json::{Value, json};
 
 #[actix_rt::test]
 async fn no_secret_or_token_appears_in_any_log_line_at_trace_level() {
@@ -240,5 +243,241 @@ async fn successful_and_refused_requests_log_the_upstream_correlation_id() {
             .and_then(|rest| rest.split('"').next())
             .unwrap_or_else(|| panic!("no upstream_correlation_id in {line}"));
         assert!(uuid::Uuid::parse_str(id).is_ok(), "Genesys' id, a UUID: {id:?}");
+    }
+}
+
+/// The query of an authorization request for `challenge`.
+fn authorize_query(challenge: &str) -> String {
+    serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", CLIENT_ID),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid profile email offline_access"),
+        ("state", "leak-check"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ])
+    .unwrap()
+}
+
+/// A token-endpoint form post, the client authenticating in the body.
+async fn token_request(address: &str, form: &[(&str, &str)]) -> Answer {
+    let request = http()
+        .post(format!("{address}/oidc/token"))
+        .insert_header(("content-type", "application/x-www-form-urlencoded"));
+    send(request, Some(serde_urlencoded::to_string(form).unwrap())).await
+}
+
+fn text(value: &Value) -> String {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("a string: {value}"))
+        .to_owned()
+}
+
+#[actix_rt::test]
+async fn no_site_session_code_verifier_secret_or_token_of_the_identity_bridge_appears_in_any_log_line() {
+    let mock = emulator();
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let client_secret = format!("leak-check-oidc-secret-{}", uuid::Uuid::new_v4());
+    mock.put_deployment(deployment_for(
+        &issuer,
+        "Active",
+        &[ALLOWED_ORIGIN],
+        CLIENT_ID,
+        &client_secret,
+    ));
+    let port_text = port.to_string();
+    let websocket = format!("ws://127.0.0.1:{}/v1", mock.port());
+    let mut binary = Binary::start(&[
+        ("APP_ENV", "test"),
+        ("GENESYS_BASE_URL", &mock.base_url()),
+        ("PORT", &port_text),
+        ("APP__OIDC__ISSUER", &issuer),
+        ("APP__OIDC__CLIENT_SECRET", &client_secret),
+        ("APP__GUEST__UPSTREAM", "web-messaging"),
+        ("APP__WEB_MESSAGING__WEBSOCKET_URL", &websocket),
+        ("APP__LOG__FORMAT", "json"),
+        ("RUST_LOG", "trace"),
+    ]);
+    let address = format!("http://127.0.0.1:{}", binary.wait_for_port());
+    wait_until_ready(&address).await;
+    // Everything the run sees that must never be printed.
+    let mut secrets: Vec<String> = Vec::new();
+    let signed_in = session(json!({}));
+    secrets.push(signed_in.clone());
+    let post_as = |path: &'static str, session: String, body: Value| {
+        let request = http()
+            .post(format!("{address}{path}"))
+            .insert_header(("content-type", "application/json"))
+            .insert_header(("origin", ALLOWED_ORIGIN))
+            .insert_header(("authorization", format!("Bearer {session}")));
+        async move { send(request, Some(body.to_string())).await }
+    };
+
+    // The Messenger's path: a code, exchanged by Genesys at this provider, then exchanged again.
+    let minted = post_as("/api/webmessaging/auth-code", signed_in.clone(), json!({})).await;
+    assert_eq!(minted.status, 200, "{}", minted.body);
+    secrets.extend([text(&minted.body["authCode"]), text(&minted.body["codeVerifier"])]);
+    let oauth = json!({
+        "code": minted.body["authCode"], "redirectUri": minted.body["redirectUri"],
+        "nonce": minted.body["nonce"], "codeVerifier": minted.body["codeVerifier"],
+    });
+    let exchange = || {
+        let request = http()
+            .post(format!("{}{OAUTH_EXCHANGE_PATH}", mock.base_url()))
+            .insert_header(("content-type", "application/json"))
+            .insert_header(("origin", ALLOWED_ORIGIN));
+        let body = json!({"deploymentId": DEFAULT_DEPLOYMENT_ID, "oauth": oauth}).to_string();
+        async move { send(request, Some(body)).await }
+    };
+    let exchanged = exchange().await;
+    assert_eq!(exchanged.status, 200, "{}", exchanged.body);
+    secrets.extend([
+        text(&exchanged.body["jwt"]),
+        text(&exchanged.body["refreshToken"]),
+    ]);
+    assert!(exchange().await.status >= 400, "a code is redeemed once");
+
+    // The custom widget's path: a guest token in web-messaging mode, and refused sessions.
+    let guest = post_as(GUEST_TOKEN_PATH, signed_in.clone(), seed_body()).await;
+    assert_eq!(guest.status, 201, "{}", guest.body);
+    secrets.extend([text(&guest.body["guestToken"]), text(&guest.body["refreshToken"])]);
+    let forged = session_with(json!({}), b"not-the-site-secret-but-long-enough-for-hs256");
+    let expired = session(json!({"iat": unix_now() - 600, "exp": unix_now() - 300}));
+    for refused in [forged, expired] {
+        post_as(GUEST_TOKEN_PATH, refused.clone(), seed_body())
+            .await
+            .assert_problem(401, "site_session_invalid");
+        secrets.push(refused);
+    }
+
+    // A relying party at the token endpoint: redemption, userinfo, refresh, a spent refresh token
+    // (which revokes the sign-in, with a warning), a wrong secret.
+    let minted = post_as("/api/webmessaging/auth-code", signed_in.clone(), json!({})).await;
+    let (code, verifier) = (text(&minted.body["authCode"]), text(&minted.body["codeVerifier"]));
+    secrets.extend([code.clone(), verifier.clone()]);
+    let redirect_uri = text(&minted.body["redirectUri"]);
+    let wrong = token_request(
+        &address,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &redirect_uri),
+            ("code_verifier", &verifier),
+            ("client_id", CLIENT_ID),
+            ("client_secret", "leak-check-wrong-secret-0123456789"),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    secrets.push("leak-check-wrong-secret-0123456789".to_owned());
+    let tokens = token_request(
+        &address,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &redirect_uri),
+            ("code_verifier", &verifier),
+            ("client_id", CLIENT_ID),
+            ("client_secret", &client_secret),
+        ],
+    )
+    .await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let first_refresh = text(&tokens.body["refresh_token"]);
+    secrets.extend([
+        text(&tokens.body["access_token"]),
+        text(&tokens.body["id_token"]),
+        first_refresh.clone(),
+    ]);
+    let userinfo = http().get(format!("{address}/oidc/userinfo")).insert_header((
+        "authorization",
+        format!("Bearer {}", text(&tokens.body["access_token"])),
+    ));
+    assert_eq!(send(userinfo, None).await.status, 200);
+    let refresh = |token: String| {
+        let address = address.clone();
+        let secret = client_secret.clone();
+        async move {
+            token_request(
+                &address,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &token),
+                    ("client_id", CLIENT_ID),
+                    ("client_secret", &secret),
+                ],
+            )
+            .await
+        }
+    };
+    let refreshed = refresh(first_refresh.clone()).await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    secrets.extend([
+        text(&refreshed.body["access_token"]),
+        text(&refreshed.body["refresh_token"]),
+    ]);
+    assert_eq!(refresh(first_refresh).await.status, 400, "a spent refresh token");
+
+    // The redirect flow: the code travels in the Location header.
+    let challenge = URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        b"leak-check-code-verifier-of-forty-three-characters-or-more",
+    ));
+    let authorize = http()
+        .get(format!(
+            "{address}/oidc/authorize?{}",
+            authorize_query(&challenge)
+        ))
+        .insert_header(("authorization", format!("Bearer {signed_in}")));
+    let redirected = send(authorize, None).await;
+    assert_eq!(redirected.status, 302);
+    let location = redirected.header("location").unwrap();
+    let code = location
+        .split("code=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .unwrap_or_else(|| panic!("a code in {location}"));
+    secrets.push(code.to_owned());
+
+    binary.terminate();
+    assert_eq!(binary.wait_for_exit(Duration::from_secs(30)), Some(0));
+    let output = binary.all_output();
+    // The capture is real: trace-level lines of the bridge's own events are in it.
+    assert!(output.contains("\"level\":\"TRACE\"") || output.contains("\"level\":\"DEBUG\""));
+    assert!(
+        output.contains("token request refused"),
+        "the refused grants are logged"
+    );
+    assert!(
+        output.contains("its sign-in is revoked"),
+        "the replayed refresh token is logged"
+    );
+    assert!(output.contains("/oidc/token"), "Genesys' redemption is logged");
+
+    assert!(
+        !output.contains(&client_secret),
+        "the provider's client secret leaked"
+    );
+    let basic = BASE64_STANDARD.encode(format!("{CLIENT_ID}:{client_secret}"));
+    assert!(!output.contains(&basic), "the Basic credential leaked");
+    let site_key = String::from_utf8(site_secret()).unwrap();
+    assert!(!output.contains(&site_key), "the site-session key leaked");
+    let signing_key = std::fs::read_to_string(config_dir().join("dev-keys/oidc-signing.pem")).unwrap();
+    for line in signing_key.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(!output.contains(line), "the ID-token signing key leaked");
+    }
+    for secret in &secrets {
+        assert!(secret.len() >= 20, "a real value: {secret:.8}...");
+        assert!(!output.contains(secret.as_str()), "leaked: {secret:.12}...");
+        // A JWT's signature alone is as good as the token for a replay check.
+        if let Some(signature) = secret.rsplit('.').next().filter(|s| s.len() >= 20) {
+            assert!(
+                !output.contains(signature),
+                "a JWT signature leaked: {secret:.12}..."
+            );
+        }
     }
 }

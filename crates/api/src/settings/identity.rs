@@ -14,6 +14,7 @@ use jose::RsaSigningKey;
 use jsonwebtoken::Algorithm;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use super::network::{plain_http_allowed, url_host};
 use super::sources::{empty_secret, list};
@@ -24,6 +25,15 @@ pub const DEVELOPMENT_KEY_IDS: [&str; 2] = [
     "bDS3WiwV6Vho4hndBVhEdcTweI69XMeH3ythvtYROdE",
     "DoP264rFvRBH2-0IvPyZPsOZSj_K4Q5rztWj-Wgo-qs",
 ];
+
+/// SHA-256 of the development site-session secret committed as `config/dev-keys/site-session-hs256.key`
+/// (without its line break): production refuses it, since anyone can read it.
+const DEVELOPMENT_SESSION_SECRET_SHA256: &str =
+    "fa36d650ced845a786ed93d3d690a861ee67833b31014377baedd0047bb591b4";
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// Shortest HS256 secret accepted for site sessions (RFC 7518: at least the hash size).
 pub const MIN_SESSION_SECRET_BYTES: usize = 32;
@@ -430,6 +440,13 @@ fn site_session(
                 Ok(mut bytes) => {
                     while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                         bytes.pop();
+                    }
+                    if production && sha256_hex(&bytes) == DEVELOPMENT_SESSION_SECRET_SHA256 {
+                        problems.push(format!(
+                            "site_session.secret_file: {} is the published development secret (config/dev-keys); \
+                             generate your own",
+                            path.display()
+                        ));
                     }
                     if bytes.len() < MIN_SESSION_SECRET_BYTES {
                         problems.push(format!(

@@ -512,6 +512,46 @@ fn production_refuses_an_empty_origin_list() {
 }
 
 #[test]
+fn production_refuses_a_plain_http_page_origin_unless_loopback_or_a_private_address() {
+    let production = |origins: &str| {
+        Settings::load(
+            &config_dir(),
+            &env(&[
+                ("APP_ENV", "production"),
+                ("GENESYS_REGION", "mypurecloud.ie"),
+                ("GENESYS_CLIENT_ID", "prod-id"),
+                ("GENESYS_CLIENT_SECRET", "prod-secret-value"),
+                ("FRONTEND_ORIGIN", origins),
+            ]),
+        )
+    };
+    let p = production("https://www.example.com,http://www.example.com")
+        .unwrap_err()
+        .0;
+    assert_eq!(
+        p,
+        [
+            "cors.allowed_origins (FRONTEND_ORIGIN): http://www.example.com is plain http:// in \
+          production; list the page's https:// origin (anyone on a visitor's network could act as \
+          this one)"
+        ]
+    );
+    for accepted in [
+        "https://www.example.com",
+        "http://localhost:8080",
+        "http://10.0.0.5:8080",
+    ] {
+        production(accepted).unwrap_or_else(|p| panic!("{accepted}: {p}"));
+    }
+    // Outside production, a plain http:// page is fine.
+    Settings::load(
+        &config_dir(),
+        &env(&[("FRONTEND_ORIGIN", "http://www.example.com")]),
+    )
+    .unwrap();
+}
+
+#[test]
 fn production_refuses_plain_http_to_genesys_unless_loopback_or_a_private_address() {
     let production = |url: &str| {
         Settings::load(
@@ -853,6 +893,17 @@ fn production_refuses_an_insecure_or_published_identity_bridge() {
                 "ws://webmessaging.example.com/v1".to_owned(),
             )],
             "plain ws:// in production",
+        ),
+        (
+            vec![(
+                "APP__SITE_SESSION__SECRET_FILE",
+                config_dir()
+                    .join("dev-keys/site-session-hs256.key")
+                    .to_str()
+                    .unwrap()
+                    .to_owned(),
+            )],
+            "is the published development secret",
         ),
     ] {
         let p = base(&overrides).unwrap_err().0;

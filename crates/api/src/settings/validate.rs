@@ -348,6 +348,17 @@ fn cors_settings(cors: RawCors, production: bool, problems: &mut Problems) -> Co
     let mut allowed_origins = Vec::new();
     for raw in &cors.allowed_origins {
         match raw.parse::<AllowedOrigin>() {
+            Ok(o)
+                if production
+                    && o.as_str().starts_with("http://")
+                    && !url_host(o.as_str()).is_some_and(plain_http_allowed) =>
+            {
+                problems.push(format!(
+                    "cors.allowed_origins (FRONTEND_ORIGIN): {} is plain http:// in production; list \
+                     the page's https:// origin (anyone on a visitor's network could act as this one)",
+                    o.as_str()
+                ));
+            }
             Ok(o) => allowed_origins.push(o),
             Err(why) => problems.push(format!("cors.allowed_origins (FRONTEND_ORIGIN): {why}")),
         }

@@ -64,7 +64,9 @@ pub enum ApiError {
         limit: Duration,
     },
     /// The request's headers are too many or too large.
-    #[error("the request headers must be at most {max_count} and at most {max_bytes} bytes")]
+    #[error(
+        "send at most {max_count} request headers, at most {max_bytes} bytes of names and values together"
+    )]
     HeadersTooLarge {
         /// Most headers accepted.
         max_count: usize,

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -139,6 +140,54 @@ async fn slow_bodies_are_cut_off_at_the_deadline_while_normal_clients_are_served
         .unwrap();
     assert!(statuses.len() >= 10, "{statuses:?}");
     assert!(statuses.iter().all(|s| *s == Some(201)), "{statuses:?}");
+}
+
+/// Sends `request` on a fresh connection and reads the whole answer until the server closes it.
+fn answer_until_closed(port: u16, request: &str) -> String {
+    let mut stream = common::raw::connect_from(IpAddr::from([127, 0, 0, 1]), port);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[actix_rt::test]
+async fn header_floods_are_refused_431_before_genesys_and_the_connection_closes() {
+    let mock = emulator();
+    let (_service, port) = start_service(&mock, &[]);
+    ready(port).await;
+    // Host, Content-Type, Content-Length and Origin come with every request: 60 more make 64.
+    let headers = |n: usize| -> String { (0..n).map(|i| format!("X-Filler-{i}: {i}\r\n")).collect() };
+    let at_the_limit = seed_request(&format!("{FROM_ALLOWED_ORIGIN}{}", headers(60)));
+    let status = send_from(IpAddr::from([127, 0, 0, 2]), port, &at_the_limit);
+    assert_eq!(status, Some(201), "64 headers are served");
+
+    let too_many = seed_request(&format!("{FROM_ALLOWED_ORIGIN}{}", headers(61)));
+    let too_long = seed_request(&format!(
+        "{FROM_ALLOWED_ORIGIN}X-Filler: {}\r\n",
+        "a".repeat(8200)
+    ));
+    for (what, request) in [("65 headers", too_many), ("8 KiB of one header", too_long)] {
+        let answer = answer_until_closed(port, &request);
+        assert!(answer.starts_with("HTTP/1.1 431"), "{what}: {answer}");
+        assert!(
+            answer.contains("\"code\":\"headers_too_large\""),
+            "{what}: {answer}"
+        );
+        assert!(
+            answer.contains("at most 64 request headers, at most 8192 bytes"),
+            "{what}: {answer}"
+        );
+        assert!(
+            answer.to_ascii_lowercase().contains("connection: close"),
+            "{what}: {answer}"
+        );
+    }
+    assert_eq!(
+        mock.requests(Some(GUESTS_PATH)).len(),
+        1,
+        "only the first went upstream"
+    );
 }
 
 #[actix_rt::test]

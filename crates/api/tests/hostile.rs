@@ -128,8 +128,10 @@ async fn slow_bodies_are_cut_off_at_the_deadline_while_normal_clients_are_served
         closing[SLOW_CLIENTS - 1]
     );
     for (closed_after, answer) in &outcomes {
+        // The server's clock starts when it reads the head, which on a loaded machine can be
+        // a while after the client sent it; a client never cut off would trickle on for 8 s.
         assert!(
-            *closed_after <= BODY_DEADLINE + Duration::from_secs(1),
+            *closed_after <= BODY_DEADLINE + Duration::from_secs(3),
             "a slow client was still connected after {closed_after:?}"
         );
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");

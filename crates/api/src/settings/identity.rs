@@ -13,11 +13,10 @@ use std::time::Duration;
 use jose::RsaSigningKey;
 use jsonwebtoken::Algorithm;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::network::{plain_http_allowed, url_host};
-use super::sources::{empty_secret, list};
+use super::sources::{RawOidc, RawSiteSession, RawWebMessaging, empty_secret};
 
 /// Key ids (RFC 7638 thumbprints) of the development keys committed under `config/dev-keys/`:
 /// production refuses them, since anyone can read them.
@@ -37,61 +36,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Shortest HS256 secret accepted for site sessions (RFC 7518: at least the hash size).
 pub const MIN_SESSION_SECRET_BYTES: usize = 32;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawWebMessaging {
-    #[serde(default)]
-    pub deployment_id: String,
-    #[serde(default)]
-    pub websocket_url: String,
-    pub allow_anonymous: bool,
-    pub deployment_cache_seconds: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawOidc {
-    #[serde(default)]
-    pub issuer: String,
-    #[serde(default)]
-    pub signing_key_file: String,
-    #[serde(default, deserialize_with = "list")]
-    pub previous_signing_key_files: Vec<String>,
-    #[serde(default)]
-    pub client_id: String,
-    #[serde(default = "empty_secret")]
-    pub client_secret: SecretString,
-    #[serde(default)]
-    pub client_secret_file: String,
-    #[serde(default, deserialize_with = "list")]
-    pub redirect_uris: Vec<String>,
-    pub code_ttl_seconds: u64,
-    pub access_token_ttl_seconds: u64,
-    pub id_token_ttl_seconds: u64,
-    pub refresh_token_ttl_seconds: u64,
-    pub max_redeemed_codes: usize,
-    pub max_refresh_records: usize,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawSiteSession {
-    pub cookie_name: String,
-    #[serde(default)]
-    pub jwks_url: String,
-    #[serde(default)]
-    pub secret_file: String,
-    #[serde(default)]
-    pub issuer: String,
-    #[serde(default)]
-    pub audience: String,
-    #[serde(default, deserialize_with = "list")]
-    pub algorithms: Vec<String>,
-    #[serde(default)]
-    pub login_url: String,
-    pub jwks_cache_seconds: u64,
-}
 
 /// Genesys web messaging, with the provider and the site session it needs.
 #[derive(Debug, Clone)]

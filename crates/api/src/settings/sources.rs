@@ -16,7 +16,6 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
-use super::identity::{RawOidc, RawSiteSession, RawWebMessaging};
 use super::{ConfigProblems, ENVIRONMENTS, seed};
 
 /// The configuration exactly as the layers give it, before validation.
@@ -124,6 +123,61 @@ pub(super) struct RawLog {
     // Checked in `validate`, so a wrong value gets a message naming `log.format`.
     pub format: String,
     pub level: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWebMessaging {
+    #[serde(default)]
+    pub deployment_id: String,
+    #[serde(default)]
+    pub websocket_url: String,
+    pub allow_anonymous: bool,
+    pub deployment_cache_seconds: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOidc {
+    #[serde(default)]
+    pub issuer: String,
+    #[serde(default)]
+    pub signing_key_file: String,
+    #[serde(default, deserialize_with = "list")]
+    pub previous_signing_key_files: Vec<String>,
+    #[serde(default)]
+    pub client_id: String,
+    #[serde(default = "empty_secret")]
+    pub client_secret: SecretString,
+    #[serde(default)]
+    pub client_secret_file: String,
+    #[serde(default, deserialize_with = "list")]
+    pub redirect_uris: Vec<String>,
+    pub code_ttl_seconds: u64,
+    pub access_token_ttl_seconds: u64,
+    pub id_token_ttl_seconds: u64,
+    pub refresh_token_ttl_seconds: u64,
+    pub max_redeemed_codes: usize,
+    pub max_refresh_records: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSiteSession {
+    pub cookie_name: String,
+    #[serde(default)]
+    pub jwks_url: String,
+    #[serde(default)]
+    pub secret_file: String,
+    #[serde(default)]
+    pub issuer: String,
+    #[serde(default)]
+    pub audience: String,
+    #[serde(default, deserialize_with = "list")]
+    pub algorithms: Vec<String>,
+    #[serde(default)]
+    pub login_url: String,
+    pub jwks_cache_seconds: u64,
 }
 
 /// A list from a TOML array, or from one comma-separated string (how an environment variable

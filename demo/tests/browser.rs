@@ -45,8 +45,10 @@ const VISITOR_NAME: &str = "Ada Lovelace";
 const VISITOR_EMAIL: &str = "ada@example.com";
 /// The most any page state may take to appear.
 const STATE_TIMEOUT: Duration = Duration::from_secs(20);
-/// The window every screenshot has.
+/// The window of the in-process test's screenshots.
 const WINDOW: &str = "--window-size=1200,900";
+/// A window that holds the whole page (both flows) at its widest layout.
+const WHOLE_PAGE_WINDOW: &str = "--window-size=1200,1500";
 
 #[actix_rt::test]
 async fn the_demo_page_gets_renews_and_explains_guest_tokens_in_a_real_browser() {
@@ -57,7 +59,7 @@ async fn the_demo_page_gets_renews_and_explains_guest_tokens_in_a_real_browser()
     let artifacts = artifacts_dir();
     let stack = Stack::start().await;
     let driver = Chromedriver::start(&browser, &artifacts, "chromedriver.log").await;
-    let client = driver.session(&browser).await;
+    let client = driver.session(&browser, WINDOW).await;
     let page = Page {
         client: &client,
         artifacts: &artifacts,
@@ -308,19 +310,23 @@ async fn the_demo_page_gets_renews_and_explains_guest_tokens_in_a_real_browser()
     );
 }
 
-/// After `cargo xtask up`: the page the compose stack publishes gets a token in a real browser.
-/// `cargo xtask e2e` runs it with `CONTRACT_DEMO_URL` set.
+/// After `cargo xtask up`: the page the compose stack publishes gets a token, and a visitor signed
+/// in with the stand-in login chats with the agent in both modes, in a real browser. That proves
+/// the stack's wiring: Genesys (the emulator) redeems codes at `api` by its compose name, and
+/// `api-messaging` shares `api`'s signing key. `cargo xtask e2e` runs it with `CONTRACT_DEMO_URL`
+/// set. Its last screenshot, `compose-chat.png`, shows the whole page after a chat.
 #[actix_rt::test]
 #[ignore = "needs the compose stack: run `cargo xtask e2e`"]
-async fn the_compose_stacks_demo_page_gets_a_token() {
+async fn the_compose_stacks_demo_page_gets_a_token_and_chats_in_both_modes() {
     let url = std::env::var("CONTRACT_DEMO_URL")
         .expect("CONTRACT_DEMO_URL is not set: run this through `cargo xtask e2e`");
     let Some(browser) = Browser::installed() else {
-        return skip("the_compose_stacks_demo_page_gets_a_token");
+        return skip("the_compose_stacks_demo_page_gets_a_token_and_chats_in_both_modes");
     };
     let artifacts = artifacts_dir();
     let driver = Chromedriver::start(&browser, &artifacts, "chromedriver-compose.log").await;
-    let client = driver.session(&browser).await;
+    // Tall enough for the whole page, so the last screenshot shows both flows.
+    let client = driver.session(&browser, WHOLE_PAGE_WINDOW).await;
     let page = Page {
         client: &client,
         artifacts: &artifacts,
@@ -331,6 +337,30 @@ async fn the_compose_stacks_demo_page_gets_a_token() {
         .await;
     assert!(looks_like_uuid(&shown.guest_id), "{shown:?}");
     page.screenshot("compose-token").await;
+
+    page.sign_in().await;
+    page.wait_for_chat("compose-signed-in", |chat| chat.login_state == "signed-in")
+        .await;
+    for (mode, text) in [
+        ("chat-mode-messenger", "hello from the Messenger"),
+        ("chat-mode-custom", "hello from a custom widget"),
+    ] {
+        page.click(mode).await;
+        page.click("chat-start").await;
+        page.wait_for_chat(&format!("compose-{mode}-connected"), |chat| {
+            chat.connected_as(VISITOR_EMAIL)
+        })
+        .await;
+        page.say(text).await;
+        let reply = format!("echo: {text}");
+        page.wait_for_chat(&format!("compose-{mode}-reply"), |chat| {
+            chat.agent.contains(&reply)
+        })
+        .await;
+        page.assert_no_secret_in_full(mode).await;
+    }
+    page.scroll_to_top().await;
+    page.screenshot("compose-chat").await;
     client.close().await.expect("the browser session closes");
 }
 
@@ -590,8 +620,8 @@ impl Chromedriver {
         driver
     }
 
-    /// A new headless Chromium session with a fixed window.
-    async fn session(&self, browser: &Browser) -> Client {
+    /// A new headless Chromium session with a fixed `window` (`--window-size=W,H`).
+    async fn session(&self, browser: &Browser, window: &str) -> Client {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), json!("chrome"));
         capabilities.insert(
@@ -600,7 +630,7 @@ impl Chromedriver {
                 "binary": browser.chromium,
                 // Root in CI needs --no-sandbox; containers have a small /dev/shm.
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--no-first-run", "--no-default-browser-check", WINDOW],
+                         "--no-first-run", "--no-default-browser-check", window],
             }),
         );
         ClientBuilder::new(HttpConnector::new())
@@ -752,6 +782,14 @@ impl Page<'_> {
             .unwrap_or_else(|e| panic!("#{id} is on the page: {e}"));
         field.clear().await.expect("the field can be cleared");
         field.send_keys(text).await.expect("the field takes keys");
+    }
+
+    /// Scrolls back to the top of the page (a click scrolls its element into view).
+    async fn scroll_to_top(&self) {
+        self.client
+            .execute("window.scrollTo(0, 0);", vec![])
+            .await
+            .expect("the page scrolls");
     }
 
     /// Fills in the stand-in login's form and submits it.

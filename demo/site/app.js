@@ -1,14 +1,24 @@
-// The demo widget: asks the guest-token service for a guest token, keeps it fresh, and says in
-// words what every failure means. Plain JavaScript, no build step; settings come from config.json.
+// The demo widget: asks the guest-token service for a guest token and keeps it fresh (tutorial
+// flow), opens an authenticated web-messaging chat for a signed-in visitor (Messenger and custom-
+// widget modes), and says in words what every failure means. Plain JavaScript, no build step;
+// settings come from config.json.
 "use strict";
 
 const GUEST_TOKEN_PATH = "/api/webchat/guest-token";
+const AUTH_CODE_PATH = "/api/webmessaging/auth-code";
+const STAND_IN_LOGIN_PATH = "stand-in-login";
+// Genesys' web-messaging token routes, which a browser calls without any Genesys credential.
+const OAUTH_EXCHANGE_PATH = "/api/v2/webdeployments/token/oauthcodegrantjwtexchange";
+const REVOKE_PATH = "/api/v2/webdeployments/token/revoke";
+/** Where the stand-in login's site session is kept: this tab only, gone when it closes. */
+const SESSION_STORAGE_KEY = "demo.siteSession";
 
 /**
  * Every failure in words, for every flow of the page, keyed by the `code` of the service's
- * RFC 9457 problem bodies (and, last, the failures the page detects itself). Each message gets
- * the facts known about the failure: `wait` (its Retry-After in words, or null), `detail` (the
- * problem's), `origin` (this page's) and `api` (the service's base URL).
+ * RFC 9457 problem bodies, then by the page's names for Genesys' error codes (GENESYS_CODES), and
+ * last by the failures the page detects itself. Each message gets the facts known about the
+ * failure: `wait` (its Retry-After in words, or null), `detail` (the problem's), `origin` (this
+ * page's) and `service` (the base URL that was called).
  */
 const MESSAGES = {
   rate_limited: (f) =>
@@ -16,12 +26,17 @@ const MESSAGES = {
   not_ready: (f) =>
     `The service is not ready: it is starting (no Genesys access yet) or shutting down. Try again in ${f.wait ?? "a few seconds"}.`,
   origin_not_allowed: (f) =>
-    `This page's origin (${f.origin}) is not allowed by the service. Add it to the service's FRONTEND_ORIGIN to let it in.`,
-  not_signed_in: () => "You are not signed in. Sign in to the site, then start the chat again.",
-  site_session_invalid: () =>
-    "Your sign-in has expired or is no longer valid. Sign in again, then start the chat again.",
-  deployment_inactive: () =>
-    "Chat is switched off: the Genesys web-messaging deployment is not active. An administrator has to activate it.",
+    `This page's origin (${f.origin}) is not allowed by the service. Add it to the service's FRONTEND_ORIGIN to let it in (for chat, the Genesys deployment must allow it too).`,
+  not_signed_in: () =>
+    "You are not signed in, and this service chats with signed-in visitors only. Sign in, then start the chat again.",
+  site_session_invalid: (f) =>
+    `Your sign-in has expired or is no longer valid. The service says: "${f.detail}".`,
+  deployment_inactive: (f) =>
+    `Chat is switched off: the Genesys web-messaging deployment is not active. An administrator has to activate it; try again in ${f.wait ?? "a while"}.`,
+  deployment_unavailable: (f) =>
+    `Chat is unavailable: the service cannot read the Genesys web-messaging deployment right now. Try again in ${f.wait ?? "a minute"}.`,
+  identity_exchange_failed: () =>
+    "Genesys refused to start an authenticated chat for you: the identity exchange failed. The operator has been alerted; try again later.",
   invalid_request: (f) => `The service refused the request as invalid: ${f.detail}`,
   queue_not_allowed: () => "The service does not offer this chat queue.",
   unknown_queue: () => "Genesys does not know this chat queue: check queueId in the page's settings.",
@@ -33,10 +48,49 @@ const MESSAGES = {
   upstream_timeout: () => "Genesys did not answer in time. Try again in a moment.",
   internal_error: () =>
     "Something went wrong inside the service. Try again; if it keeps happening, quote the request id.",
-  not_found: (f) => `The service has no such route: check apiBaseUrl (${f.api}) in the page's settings.`,
-  method_not_allowed: (f) => `The service has no such route: check apiBaseUrl (${f.api}) in the page's settings.`,
+  not_found: (f) =>
+    `The service at ${f.service} has no such route: is web messaging configured there, and is the base URL in the page's settings right?`,
+  method_not_allowed: (f) => `The service has no such route: check the base URL (${f.service}) in the page's settings.`,
+  // Genesys' refusals (see GENESYS_CODES).
+  genesys_origin_not_allowed: (f) =>
+    `Genesys' web-messaging deployment does not allow this page's origin (${f.origin}): add it to the deployment's allowed domains.`,
+  code_rejected: () =>
+    "Genesys could not redeem the sign-in code: it was already used or has expired. Start the chat again for a new one.",
+  identity_provider_failed: (f) =>
+    `Genesys could not check who you are with the site's identity provider (this service): ${f.detail}`,
+  authentication_not_configured: () =>
+    "Genesys' web-messaging deployment has no OpenID Connect integration, so it cannot chat with signed-in visitors.",
+  deployment_not_found: () => "Genesys does not know this web-messaging deployment: check deploymentId in the page's settings.",
+  token_not_accepted: () => "Genesys did not accept the messaging token: it is already revoked or has expired.",
+  session_refused: (f) =>
+    `Genesys refused the chat session ("${f.detail}"): its messaging token was revoked or has expired. Start the chat again for a new one.`,
+  // The stand-in login's refusals.
+  sign_in_unavailable: () =>
+    "Sign-in is unavailable: demo-server runs without a site-session key (--site-session-key-file), so the stand-in login is off.",
+  invalid_sign_in: (f) => `The stand-in login refused the form: ${f.detail}`,
   // Detected by the page: fetch failed and the service does not answer at all.
-  unreachable: (f) => `The service cannot be reached at ${f.api}. Is it running? (cargo xtask up)`,
+  unreachable: (f) => `The service cannot be reached at ${f.service}. Is it running? (cargo xtask up)`,
+  genesys_unreachable: (f) => `Genesys cannot be reached at ${f.service}. Is the emulator running? (cargo xtask up)`,
+  websocket_failed: (f) =>
+    `The chat connection to ${f.service} failed: Genesys refused it (the deployment is not active or does not allow this page's origin) or cannot be reached.`,
+  websocket_closed: (f) => `The chat connection closed (${f.detail}). Start the chat again to reconnect.`,
+};
+
+/** Genesys' error codes (its error bodies' `code`) as the page's names in MESSAGES. */
+const GENESYS_CODES = {
+  "deployment.not.active": "deployment_inactive",
+  "origin.not.allowed": "genesys_origin_not_allowed",
+  "too.many.requests.retry.after": "rate_limited",
+  "authorization.code.invalid": "code_rejected",
+  "id.token.invalid": "identity_provider_failed",
+  "identity.provider.discovery.failed": "identity_provider_failed",
+  "identity.provider.token.failed": "identity_provider_failed",
+  "identity.provider.jwks.failed": "identity_provider_failed",
+  "identity.provider.client.rejected": "identity_provider_failed",
+  "deployment.authentication.not.configured": "authentication_not_configured",
+  "not.found": "deployment_not_found",
+  "bad.credentials": "token_not_accepted",
+  "refresh.token.invalid": "token_not_accepted",
 };
 
 /** Failures worth trying again on their own: after Retry-After, else after a growing pause. */
@@ -51,9 +105,18 @@ const RETRYABLE = new Set([
 
 /** A refused or failed call: the problem's fields, or what the page found out itself. */
 class Failure extends Error {
-  constructor({ code, status = 0, title = null, detail = null, retryAfterSeconds = null, requestId = null }) {
+  constructor({
+    code,
+    service = null,
+    status = 0,
+    title = null,
+    detail = null,
+    retryAfterSeconds = null,
+    requestId = null,
+  }) {
     super(code);
     this.code = code;
+    this.service = service;
     this.status = status;
     this.title = title;
     this.detail = detail;
@@ -62,13 +125,18 @@ class Failure extends Error {
   }
 }
 
+/** Any error as a Failure: a Failure as it is, anything else as a fault of the page. */
+function asFailure(error) {
+  return error instanceof Failure ? error : new Failure({ code: "page_error", detail: String(error) });
+}
+
 /** The failure in words, from the MESSAGES table, else from the problem's own title and detail. */
 function describe(failure, config) {
   const facts = {
     wait: failure.retryAfterSeconds === null ? null : inWords(failure.retryAfterSeconds),
     detail: failure.detail ?? failure.title ?? "no details given",
     origin: window.location.origin,
-    api: config.apiBaseUrl,
+    service: failure.service ?? config.apiBaseUrl,
   };
   const message = MESSAGES[failure.code];
   if (message) {
@@ -76,23 +144,30 @@ function describe(failure, config) {
   }
   const what = [failure.title, failure.detail].filter(Boolean).join(": ");
   return failure.status
-    ? `The service refused the request (${failure.status}${what ? `, ${what}` : ""}).`
+    ? `${failure.service ?? "The service"} refused the request (${failure.status}${what ? `, ${what}` : ""}).`
     : `The page failed: ${what || failure.code}.`;
 }
 
-/** POSTs JSON to the service; resolves with the body and request id, or rejects with a Failure. */
-async function postJson(config, path, body, { credentials = "omit" } = {}) {
+/**
+ * POSTs JSON to the service at `base`, with the site session as `Authorization: Bearer` when one
+ * is given; resolves with the body and request id, or rejects with a Failure.
+ */
+async function postJson(base, path, body, { bearer = null } = {}) {
+  const headers = { "Content-Type": "application/json" };
+  if (bearer) {
+    headers.Authorization = `Bearer ${bearer}`;
+  }
   let response;
   try {
-    response = await fetch(config.apiBaseUrl + path, {
+    response = await fetch(base + path, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers,
       body: JSON.stringify(body),
-      credentials,
+      credentials: "omit",
       cache: "no-store",
     });
   } catch {
-    throw await networkFailure(config);
+    throw await networkFailure(base, `${base}/livez`, "origin_not_allowed", "unreachable");
   }
   const data = await response.json().catch(() => null);
   // Both headers reach this script only because the service exposes them through CORS.
@@ -102,6 +177,7 @@ async function postJson(config, path, body, { credentials = "omit" } = {}) {
   }
   throw new Failure({
     code: data?.code ?? `http_${response.status}`,
+    service: base,
     status: response.status,
     title: data?.title ?? response.statusText,
     detail: data?.detail ?? null,
@@ -111,16 +187,58 @@ async function postJson(config, path, body, { credentials = "omit" } = {}) {
 }
 
 /**
- * Why fetch failed: it only says "TypeError", whether CORS withheld the answer or nothing answered.
- * A no-cors request succeeds whenever the server answers at all, so a service that answers it
- * refused this page's origin; one that does not is unreachable.
+ * Calls one of Genesys' web-messaging token routes, as the Messenger does: no Genesys credential,
+ * JSON in and out, the messaging JWT as `Authorization: Bearer` where the route wants it. Resolves
+ * with the body (null when there is none), or rejects with a Failure named after Genesys' code.
  */
-async function networkFailure(config) {
+async function callGenesys(config, method, path, { body = null, bearer = null } = {}) {
+  const base = config.genesysBaseUrl;
+  const headers = {};
+  if (body !== null) {
+    headers["Content-Type"] = "application/json";
+  }
+  if (bearer) {
+    headers.Authorization = `Bearer ${bearer}`;
+  }
+  let response;
   try {
-    await fetch(`${config.apiBaseUrl}/livez`, { mode: "no-cors", credentials: "omit", cache: "no-store" });
-    return new Failure({ code: "origin_not_allowed" });
+    response = await fetch(base + path, {
+      method,
+      headers,
+      body: body === null ? undefined : JSON.stringify(body),
+      credentials: "omit",
+      cache: "no-store",
+    });
   } catch {
-    return new Failure({ code: "unreachable" });
+    throw await networkFailure(base, base + path, "genesys_origin_not_allowed", "genesys_unreachable");
+  }
+  const data = response.status === 204 ? null : await response.json().catch(() => null);
+  if (response.ok) {
+    return data;
+  }
+  const code = data?.code ?? null;
+  throw new Failure({
+    code: GENESYS_CODES[code] ?? `genesys_${response.status}`,
+    service: base,
+    status: response.status,
+    title: code ? `Genesys ${code}` : "Genesys",
+    detail: data?.message ?? null,
+    retryAfterSeconds: parseRetryAfter(response.headers.get("Retry-After")),
+    requestId: response.headers.get("inin-correlation-id"),
+  });
+}
+
+/**
+ * Why fetch failed: it only says "TypeError", whether CORS withheld the answer or nothing answered.
+ * A no-cors request succeeds whenever the server answers at all, so a server that answers `probe`
+ * refused this page's origin (`refused`); one that does not is `unreachable`.
+ */
+async function networkFailure(service, probe, refused, unreachable) {
+  try {
+    await fetch(probe, { mode: "no-cors", credentials: "omit", cache: "no-store" });
+    return new Failure({ code: refused, service });
+  } catch {
+    return new Failure({ code: unreachable, service });
   }
 }
 
@@ -218,10 +336,12 @@ class GuestTokenPanel {
     this.setStatus("pending", reason === "by automatic renewal" ? "Renewing the guest token…" : "Asking the service for a guest token…");
     this.render();
     try {
-      const { data, requestId } = await postJson(this.config, GUEST_TOKEN_PATH, { queueId: this.config.queueId });
+      const { data, requestId } = await postJson(this.config.apiBaseUrl, GUEST_TOKEN_PATH, {
+        queueId: this.config.queueId,
+      });
       this.accept(data, requestId, reason);
     } catch (error) {
-      this.reject(error instanceof Failure ? error : new Failure({ code: "page_error", detail: String(error) }), reason);
+      this.reject(asFailure(error), reason);
     } finally {
       this.busy = false;
       this.el.button.disabled = false;
@@ -294,8 +414,431 @@ class GuestTokenPanel {
   }
 }
 
+/** The first characters of a secret, code or token: enough to tell them apart, never enough to use. */
+function prefix(secret) {
+  return secret ? `${String(secret).slice(0, 10)}…` : "—";
+}
+
+/** The claims of a JWT, read without checking it (Genesys checks it; the page only shows them). */
+function jwtClaims(jwt) {
+  try {
+    const payload = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(payload.padEnd(Math.ceil(payload.length / 4) * 4, "=")));
+  } catch {
+    return {};
+  }
+}
+
+/** A random UUID (version 4): the Messenger's own session token. */
+function randomUuid() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** The stand-in login's session kept in this tab, or null. */
+function storedSession() {
+  try {
+    const session = JSON.parse(sessionStorage.getItem(SESSION_STORAGE_KEY));
+    return session?.sessionToken ? session : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The "Signed-in chat (web messaging)" panel: the stand-in login, then a messaging JWT in one of
+ * two modes, then an authenticated session on Genesys' WebSocket with a working chat box, and the
+ * revocation of that session.
+ */
+class ChatPanel {
+  constructor(config) {
+    this.config = config;
+    const byId = (id) => document.getElementById(id);
+    this.el = {
+      loginForm: byId("login-form"),
+      loginName: byId("login-name"),
+      loginEmail: byId("login-email"),
+      loginSubmit: byId("login-submit"),
+      loginState: byId("login-state"),
+      signOut: byId("login-sign-out"),
+      start: byId("chat-start"),
+      revoke: byId("chat-revoke"),
+      steps: byId("chat-steps"),
+      status: byId("chat-status"),
+      log: byId("chat-log"),
+      chatForm: byId("chat-form"),
+      input: byId("chat-input"),
+      send: byId("chat-send"),
+    };
+    this.session = storedSession();
+    this.busy = false;
+    // The open conversation: its socket, messaging JWT, deployment, the Messenger's session token,
+    // whether Genesys accepted the session, and the answer a configure request awaits.
+    this.chat = null;
+
+    byId("chat-websocket").textContent = config.webSocketUrl;
+    byId("chat-deployment").textContent = config.deploymentId;
+    byId("chat-messaging-api").textContent = config.messagingApiBaseUrl;
+    this.el.loginForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.signIn();
+    });
+    this.el.signOut.addEventListener("click", () => this.signOut());
+    this.el.start.addEventListener("click", () => this.start());
+    this.el.revoke.addEventListener("click", () => this.revoke());
+    this.el.chatForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.sendText();
+    });
+    setInterval(() => this.renderLogin(), 1000);
+    this.render();
+  }
+
+  mode() {
+    return document.querySelector('input[name="chat-mode"]:checked')?.value ?? "messenger";
+  }
+
+  // ---- The stand-in login ----
+
+  async signIn() {
+    if (!this.config.signInAvailable) {
+      this.setStatus("error", describe(new Failure({ code: "sign_in_unavailable" }), this.config));
+      return;
+    }
+    this.el.loginSubmit.disabled = true;
+    try {
+      const response = await fetch(STAND_IN_LOGIN_PATH, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ name: this.el.loginName.value, email: this.el.loginEmail.value }),
+        cache: "no-store",
+      });
+      const data = await response.json().catch(() => null);
+      if (!response.ok) {
+        throw new Failure({ code: data?.code ?? `http_${response.status}`, status: response.status, detail: data?.detail });
+      }
+      this.session = data;
+      sessionStorage.setItem(SESSION_STORAGE_KEY, JSON.stringify(data));
+      this.setStatus("idle", `Signed in as ${data.name}. Start the chat: the service will vouch for ${data.subject}.`);
+    } catch (error) {
+      this.setStatus("error", describe(asFailure(error), this.config));
+    } finally {
+      this.render();
+    }
+  }
+
+  signOut() {
+    sessionStorage.removeItem(SESSION_STORAGE_KEY);
+    this.session = null;
+    this.disconnect();
+    this.setStatus("idle", "Signed out: the site session is forgotten and the chat is closed.");
+    this.render();
+  }
+
+  // ---- Starting a chat ----
+
+  async start() {
+    if (this.busy) {
+      return;
+    }
+    this.busy = true;
+    this.disconnect();
+    this.el.steps.replaceChildren();
+    this.el.log.replaceChildren();
+    const mode = this.mode();
+    this.setStatus("pending", mode === "messenger" ? "Getting a code for the Messenger…" : "Getting a messaging token from the service…");
+    this.render();
+    try {
+      const grant = mode === "messenger" ? await this.messengerGrant() : await this.customWidgetGrant();
+      const who = jwtClaims(grant.jwt).sub ?? "an unknown visitor";
+      await this.configure(grant, "session");
+      const anonymous = who.startsWith("anonymous-") ? " (a pseudonym: you are not signed in)" : "";
+      this.setStatus("ok", `Connected: an authenticated chat as ${who}${anonymous}. Say something to the agent.`);
+      this.note(`Chat started as ${who}.`);
+    } catch (error) {
+      this.fail(asFailure(error));
+    } finally {
+      this.busy = false;
+      this.render();
+    }
+  }
+
+  /** Messenger mode: the service's code, redeemed by Genesys' exchange, as the stock Messenger does. */
+  async messengerGrant() {
+    const api = this.config.apiBaseUrl;
+    const signedIn = this.session ? "with the site session" : "without a site session";
+    this.step("code", "pending", `POST ${api}${AUTH_CODE_PATH} ${signedIn}`);
+    const { data: code } = await postJson(api, AUTH_CODE_PATH, {}, { bearer: this.session?.sessionToken });
+    this.step("code", "ok", `The service issued the one-time code ${prefix(code.authCode)} (PKCE and nonce bound, for ${code.redirectUri}).`);
+
+    this.step("exchange", "pending", "Genesys' code exchange: Genesys redeems the code at the service's /oidc/token…");
+    const exchanged = await callGenesys(this.config, "POST", OAUTH_EXCHANGE_PATH, {
+      body: {
+        deploymentId: this.config.deploymentId,
+        oauth: {
+          code: code.authCode,
+          redirectUri: code.redirectUri,
+          nonce: code.nonce,
+          codeVerifier: code.codeVerifier,
+        },
+      },
+    });
+    const claims = jwtClaims(exchanged.jwt);
+    this.step("exchange", "ok", `Genesys answered the messaging JWT ${prefix(exchanged.jwt)} for ${claims.sub}, valid until ${clock(claims.exp * 1000)}.`);
+    return { jwt: exchanged.jwt, webSocketUrl: this.config.webSocketUrl, deploymentId: this.config.deploymentId };
+  }
+
+  /** Custom-widget mode: the service (in web-messaging mode) runs the exchange and answers the JWT. */
+  async customWidgetGrant() {
+    const api = this.config.messagingApiBaseUrl;
+    const signedIn = this.session ? "with the site session" : "without a site session";
+    this.step("guest-token", "pending", `POST ${api}${GUEST_TOKEN_PATH} ${signedIn}`);
+    const { data } = await postJson(api, GUEST_TOKEN_PATH, {}, { bearer: this.session?.sessionToken });
+    this.step("guest-token", "ok", `The service answered the messaging JWT ${prefix(data.guestToken)} for guest ${data.guestId}, valid for ${inWords(data.ttlSeconds)}.`);
+    return { jwt: data.guestToken, webSocketUrl: data.webSocketUrl, deploymentId: data.deploymentId };
+  }
+
+  /**
+   * Sends `configureAuthenticatedSession` with the grant's JWT, on the open socket or a new one;
+   * resolves when Genesys accepts the session, rejects with a Failure when it refuses. `step`
+   * names the line of the steps list that follows it.
+   */
+  configure(grant, step) {
+    return new Promise((resolve, reject) => {
+      const awaiting = { resolve, reject, step };
+      const request = () => ({
+        action: "configureAuthenticatedSession",
+        token: this.chat.token,
+        deploymentId: grant.deploymentId,
+        data: { code: grant.jwt },
+      });
+      if (this.chat?.socket.readyState === WebSocket.OPEN) {
+        this.chat.awaiting = awaiting;
+        this.step(step, "pending", "configureAuthenticatedSession again on the WebSocket, with the same messaging JWT…");
+        this.chat.socket.send(JSON.stringify(request()));
+        return;
+      }
+      const url = `${grant.webSocketUrl}?deploymentId=${encodeURIComponent(grant.deploymentId)}`;
+      this.step(step, "pending", `WebSocket ${grant.webSocketUrl}: configureAuthenticatedSession…`);
+      let socket;
+      try {
+        socket = new WebSocket(url);
+      } catch (error) {
+        reject(new Failure({ code: "websocket_failed", service: grant.webSocketUrl, detail: String(error) }));
+        return;
+      }
+      const chat = { socket, grant, token: randomUuid(), connected: false, awaiting };
+      this.chat = chat;
+      socket.addEventListener("open", () => socket.send(JSON.stringify(request())));
+      socket.addEventListener("message", (event) => this.onEnvelope(chat, event.data));
+      socket.addEventListener("close", (event) => this.onClose(chat, event));
+    });
+  }
+
+  onEnvelope(chat, text) {
+    let envelope;
+    try {
+      envelope = JSON.parse(text);
+    } catch {
+      return;
+    }
+    const awaiting = chat.awaiting;
+    if (envelope.type === "response" && envelope.class === "SessionResponse") {
+      chat.connected = true;
+      chat.awaiting = null;
+      if (awaiting) {
+        this.step(awaiting.step, "ok", "Genesys accepted the authenticated session.");
+        awaiting.resolve(envelope.body);
+      }
+    } else if (envelope.type === "response" && envelope.code === 401) {
+      chat.connected = false;
+      chat.awaiting = null;
+      const failure = new Failure({ code: "session_refused", service: chat.grant.webSocketUrl, status: 401, detail: envelope.body });
+      if (awaiting) {
+        this.step(awaiting.step, "error", `Genesys refused the session: ${envelope.code} "${envelope.body}".`);
+        awaiting.reject(failure);
+      } else {
+        this.fail(failure);
+      }
+    } else if (envelope.type === "message" && envelope.body?.direction === "Outbound") {
+      this.say("agent", envelope.body.text ?? "");
+      this.setStatus("ok", `The agent replied at ${clock(Date.now())}.`);
+    } else if (envelope.class === "string") {
+      const failure = new Failure({ code: `websocket_${envelope.code}`, service: chat.grant.webSocketUrl, status: envelope.code, title: "Genesys", detail: envelope.body });
+      if (awaiting) {
+        chat.awaiting = null;
+        awaiting.reject(failure);
+      } else {
+        this.fail(failure);
+      }
+    }
+    this.render();
+  }
+
+  onClose(chat, event) {
+    if (this.chat !== chat) {
+      return; // A conversation this page closed itself.
+    }
+    const failure = new Failure({
+      code: chat.connected ? "websocket_closed" : "websocket_failed",
+      service: chat.grant.webSocketUrl,
+      detail: `code ${event.code}${event.reason ? `, ${event.reason}` : ""}`,
+    });
+    this.chat = null;
+    if (chat.awaiting) {
+      chat.awaiting.reject(failure);
+    } else {
+      this.fail(failure);
+    }
+    this.render();
+  }
+
+  disconnect() {
+    const chat = this.chat;
+    this.chat = null;
+    if (chat && chat.socket.readyState <= WebSocket.OPEN) {
+      chat.socket.close(1000, "closed by the page");
+    }
+  }
+
+  // ---- Chatting and revoking ----
+
+  sendText() {
+    const text = this.el.input.value.trim();
+    if (!text || !this.chat?.connected) {
+      return;
+    }
+    this.chat.socket.send(JSON.stringify({ action: "onMessage", token: this.chat.token, message: { type: "Text", text } }));
+    this.say("visitor", text);
+    this.el.input.value = "";
+    this.setStatus("pending", "Sent; waiting for the agent…");
+  }
+
+  /**
+   * Revokes the session's tokens at Genesys with the messaging JWT, then configures the session
+   * again with that JWT, as a Messenger reconnecting would, to show that Genesys now refuses it.
+   */
+  async revoke() {
+    const chat = this.chat;
+    if (!chat || this.busy) {
+      return;
+    }
+    this.busy = true;
+    this.render();
+    try {
+      this.step("revoke", "pending", `DELETE Genesys ${REVOKE_PATH} with the messaging JWT ${prefix(chat.grant.jwt)}…`);
+      await callGenesys(this.config, "DELETE", REVOKE_PATH, { bearer: chat.grant.jwt });
+      this.step("revoke", "ok", "Genesys revoked the session: its messaging JWT and refresh token stop working.");
+      chat.connected = false;
+      this.setStatus("pending", "Revoked. Configuring the session again with the same messaging JWT…");
+      try {
+        await this.configure(chat.grant, "reconfigure");
+        this.setStatus("error", "Genesys still accepted the session after the revocation: the revocation did not take effect.");
+      } catch (error) {
+        const failure = asFailure(error);
+        if (failure.code !== "session_refused") {
+          throw failure;
+        }
+        this.setStatus(
+          "error",
+          `Session revoked: Genesys refused to configure it again ("${failure.detail}", ${failure.status}). Start the chat again for a new session.`,
+        );
+        this.note("The session was revoked.");
+      }
+    } catch (error) {
+      this.fail(asFailure(error));
+    } finally {
+      this.busy = false;
+      this.render();
+    }
+  }
+
+  // ---- What the panel shows ----
+
+  fail(failure) {
+    for (const item of this.el.steps.querySelectorAll('[data-state="pending"]')) {
+      item.dataset.state = "error";
+    }
+    this.setStatus("error", describe(failure, this.config));
+  }
+
+  setStatus(state, text) {
+    this.el.status.dataset.state = state;
+    this.el.status.textContent = text;
+  }
+
+  /** Adds or updates the step `name` of what the widget did. */
+  step(name, state, text) {
+    let item = this.el.steps.querySelector(`[data-step="${name}"]`);
+    if (!item) {
+      item = document.createElement("li");
+      item.dataset.step = name;
+      this.el.steps.append(item);
+    }
+    item.dataset.state = state;
+    item.textContent = text;
+  }
+
+  /** A message in the conversation, from the visitor or the agent. */
+  say(from, text) {
+    const item = document.createElement("li");
+    item.dataset.from = from;
+    const who = document.createElement("span");
+    who.className = "who";
+    who.textContent = from === "agent" ? "Agent" : "You";
+    const body = document.createElement("span");
+    body.className = "text";
+    body.textContent = text;
+    item.append(who, body);
+    this.el.log.append(item);
+    this.el.log.scrollTop = this.el.log.scrollHeight;
+  }
+
+  /** A line in the conversation that nobody said. */
+  note(text) {
+    const item = document.createElement("li");
+    item.dataset.from = "system";
+    item.textContent = text;
+    this.el.log.append(item);
+  }
+
+  render() {
+    const connected = Boolean(this.chat?.connected);
+    this.el.start.disabled = this.busy;
+    this.el.revoke.disabled = this.busy || !connected;
+    this.el.input.disabled = !connected;
+    this.el.send.disabled = !connected;
+    this.renderLogin();
+  }
+
+  renderLogin() {
+    const available = Boolean(this.config.signInAvailable);
+    const session = this.session;
+    this.el.loginForm.hidden = Boolean(session);
+    this.el.signOut.hidden = !session;
+    for (const field of [this.el.loginName, this.el.loginEmail, this.el.loginSubmit]) {
+      field.disabled = !available;
+    }
+    const state = this.el.loginState;
+    if (!available) {
+      state.dataset.state = "unavailable";
+      state.textContent = describe(new Failure({ code: "sign_in_unavailable" }), this.config);
+    } else if (!session) {
+      state.dataset.state = "signed-out";
+      state.textContent = "Not signed in.";
+    } else {
+      const left = session.expiresAt * 1000 - Date.now();
+      const expiry = left > 0 ? `expires at ${clock(session.expiresAt * 1000)} (in ${span(left)})` : "expired: sign in again";
+      state.dataset.state = left > 0 ? "signed-in" : "expired";
+      state.textContent = `Signed in as ${session.name} <${session.email}>, site session ${prefix(session.sessionToken)}, ${expiry}.`;
+    }
+  }
+}
+
 async function main() {
-  const status = document.getElementById("guest-status");
   let config;
   try {
     const response = await fetch("config.json", { cache: "no-store" });
@@ -304,12 +847,16 @@ async function main() {
     }
     config = await response.json();
   } catch (error) {
-    status.dataset.state = "error";
-    status.textContent = `The page cannot read its settings from config.json: ${error.message}`;
+    for (const id of ["guest-status", "chat-status"]) {
+      const line = document.getElementById(id);
+      line.dataset.state = "error";
+      line.textContent = `The page cannot read its settings from config.json: ${error.message}`;
+    }
     return;
   }
   document.getElementById("page-origin").textContent = window.location.origin;
   document.getElementById("api-base").textContent = config.apiBaseUrl;
+  new ChatPanel(config);
   new GuestTokenPanel(config).fetchToken("on page load");
 }
 

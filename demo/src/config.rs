@@ -9,8 +9,12 @@ use uuid::Uuid;
 
 /// Where the page finds the guest-token API unless told otherwise (its published port).
 pub const DEFAULT_API_BASE_URL: &str = "http://localhost:3000";
+/// Where the page finds the second API instance, the one in `web-messaging` mode (custom widgets).
+pub const DEFAULT_MESSAGING_API_BASE_URL: &str = "http://localhost:3001";
 /// Where the page finds Genesys (the emulator's published port) unless told otherwise.
 pub const DEFAULT_GENESYS_BASE_URL: &str = "http://localhost:8081";
+/// Genesys' web-messaging WebSocket (the emulator's, locally) unless told otherwise.
+pub const DEFAULT_WEBSOCKET_URL: &str = "ws://localhost:8081/v1";
 /// The emulator's "Support" queue, the seed's example.
 pub const DEFAULT_QUEUE_ID: &str = "a1b2c3d4-e5f6-7890-abcd-ef1234567890";
 /// The emulator's default web-messaging deployment.
@@ -29,13 +33,19 @@ pub struct BaseUrl {
 impl BaseUrl {
     /// Parses `raw`, e.g. `http://localhost:3000` or `https://chat.example.com/guest/`.
     pub fn parse(raw: &str) -> Result<Self, String> {
+        Self::parse_with_schemes(raw, ["http", "https"])
+    }
+
+    /// Parses `raw` as a URL of one of two `schemes` (the plain one first, then the TLS one).
+    fn parse_with_schemes(raw: &str, schemes: [&str; 2]) -> Result<Self, String> {
+        let [plain, tls] = schemes;
         let invalid = |why: &str| format!("{raw:?} is not a usable base URL: {why}");
         let (scheme, rest) = raw
             .split_once("://")
-            .ok_or_else(|| invalid("expected http://host[:port][/path]"))?;
+            .ok_or_else(|| invalid(&format!("expected {plain}://host[:port][/path]")))?;
         let scheme = scheme.to_ascii_lowercase();
-        if scheme != "http" && scheme != "https" {
-            return Err(invalid("the scheme must be http or https"));
+        if scheme != plain && scheme != tls {
+            return Err(invalid(&format!("the scheme must be {plain} or {tls}")));
         }
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         let (host, port) = split_host_port(authority).map_err(|why| invalid(&why))?;
@@ -71,15 +81,6 @@ impl BaseUrl {
     /// `scheme://host[:port]`, as a browser names the origin a request goes to.
     pub fn origin(&self) -> &str {
         &self.url[..self.origin_len]
-    }
-
-    /// The same host's WebSocket origin (`ws` for `http`, `wss` for `https`).
-    pub fn websocket_origin(&self) -> String {
-        let origin = self.origin();
-        match origin.strip_prefix("https") {
-            Some(rest) => format!("wss{rest}"),
-            None => format!("ws{}", &origin["http".len()..]),
-        }
     }
 }
 
@@ -147,15 +148,63 @@ impl Serialize for BaseUrl {
     }
 }
 
+/// An absolute `ws` or `wss` URL without user info, query or fragment: a WebSocket endpoint the
+/// page opens with its own query (`?deploymentId=…`). Checked like [`BaseUrl`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketUrl(BaseUrl);
+
+impl WebSocketUrl {
+    /// Parses `raw`, e.g. `ws://localhost:8081/v1` or `wss://webmessaging.mypurecloud.com/v1`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        BaseUrl::parse_with_schemes(raw, ["ws", "wss"]).map(WebSocketUrl)
+    }
+
+    /// The URL, without a trailing slash.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// `ws[s]://host[:port]`, the source a Content-Security-Policy names.
+    pub fn origin(&self) -> &str {
+        self.0.origin()
+    }
+}
+
+impl FromStr for WebSocketUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for WebSocketUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for WebSocketUrl {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
 /// What the page needs to know at run time, served as `GET /config.json` (so the page needs no
 /// rebuild to point elsewhere).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PageConfig {
-    /// The guest-token API, e.g. `http://localhost:3000`.
+    /// The guest-token API, e.g. `http://localhost:3000`: the tutorial's guest token, and the
+    /// code the Messenger has Genesys exchange (`/api/webmessaging/auth-code`).
     pub api_base_url: BaseUrl,
-    /// Genesys, or the emulator locally (the web-messaging flow's WebSocket lives there).
+    /// The guest-token API in `web-messaging` mode, e.g. `http://localhost:3001`: the Genesys
+    /// messaging JWT a custom widget gets from `/api/webchat/guest-token`.
+    pub messaging_api_base_url: BaseUrl,
+    /// Genesys, or the emulator locally: the code exchange and the revocation.
     pub genesys_base_url: BaseUrl,
+    /// Genesys' web-messaging WebSocket, or the emulator's locally.
+    pub web_socket_url: WebSocketUrl,
     /// The queue the guest-token flow asks for.
     pub queue_id: Uuid,
     /// The web-messaging deployment of the signed-in flow.
@@ -168,7 +217,9 @@ impl Default for PageConfig {
         let id = |raw| Uuid::parse_str(raw).expect("the default ids are valid");
         PageConfig {
             api_base_url: url(DEFAULT_API_BASE_URL),
+            messaging_api_base_url: url(DEFAULT_MESSAGING_API_BASE_URL),
             genesys_base_url: url(DEFAULT_GENESYS_BASE_URL),
+            web_socket_url: WebSocketUrl::parse(DEFAULT_WEBSOCKET_URL).expect("the default URL is valid"),
             queue_id: id(DEFAULT_QUEUE_ID),
             deployment_id: id(DEFAULT_DEPLOYMENT_ID),
         }
@@ -177,14 +228,15 @@ impl Default for PageConfig {
 
 impl PageConfig {
     /// The page's Content-Security-Policy: its own scripts and styles only, and `connect-src` for
-    /// exactly itself (`/config.json`), the API and Genesys (HTTP and its WebSocket).
+    /// exactly itself (`/config.json`, the stand-in login), both APIs, Genesys and its WebSocket.
     pub fn content_security_policy(&self) -> String {
         let mut connect = vec![
             "'self'".to_owned(),
             self.api_base_url.origin().to_owned(),
+            self.messaging_api_base_url.origin().to_owned(),
             self.genesys_base_url.origin().to_owned(),
             // A ws: source does not cover http:, nor http: ws:, so the WebSocket needs its own.
-            self.genesys_base_url.websocket_origin(),
+            self.web_socket_url.origin().to_owned(),
         ];
         let mut seen = std::collections::HashSet::new();
         connect.retain(|source| seen.insert(source.clone()));
@@ -205,11 +257,9 @@ mod tests {
         let url = BaseUrl::parse("HTTPS://Chat.Example.com:8443/guest/").unwrap();
         assert_eq!(url.as_str(), "https://chat.example.com:8443/guest");
         assert_eq!(url.origin(), "https://chat.example.com:8443");
-        assert_eq!(url.websocket_origin(), "wss://chat.example.com:8443");
         let local = BaseUrl::parse("http://localhost:3000").unwrap();
         assert_eq!(local.as_str(), "http://localhost:3000");
         assert_eq!(local.origin(), "http://localhost:3000");
-        assert_eq!(local.websocket_origin(), "ws://localhost:3000");
         assert_eq!(
             BaseUrl::parse("http://[::1]:3000/").unwrap().origin(),
             "http://[::1]:3000"
@@ -240,13 +290,38 @@ mod tests {
     }
 
     #[test]
+    fn a_websocket_url_is_ws_or_wss_and_names_its_origin() {
+        let url = WebSocketUrl::parse("WSS://WebMessaging.Example.com/v1").unwrap();
+        assert_eq!(url.as_str(), "wss://webmessaging.example.com/v1");
+        assert_eq!(url.origin(), "wss://webmessaging.example.com");
+        assert_eq!(
+            WebSocketUrl::parse("ws://localhost:8081/v1").unwrap().origin(),
+            "ws://localhost:8081"
+        );
+        for raw in [
+            "http://localhost:8081/v1",
+            "ws://localhost:8081/v1?deploymentId=x",
+            "ws://",
+        ] {
+            let err = WebSocketUrl::parse(raw).expect_err(raw);
+            assert!(err.contains("not a usable base URL"), "{err}");
+        }
+        assert!(
+            BaseUrl::parse("ws://localhost:8081").is_err(),
+            "a base URL is http or https"
+        );
+    }
+
+    #[test]
     fn config_json_names_the_fields_the_page_reads() {
         let json = serde_json::to_value(PageConfig::default()).unwrap();
         assert_eq!(
             json,
             serde_json::json!({
                 "apiBaseUrl": "http://localhost:3000",
+                "messagingApiBaseUrl": "http://localhost:3001",
                 "genesysBaseUrl": "http://localhost:8081",
+                "webSocketUrl": "ws://localhost:8081/v1",
                 "queueId": DEFAULT_QUEUE_ID,
                 "deploymentId": DEFAULT_DEPLOYMENT_ID,
             })
@@ -254,7 +329,7 @@ mod tests {
     }
 
     #[test]
-    fn the_policy_lets_the_page_connect_only_to_itself_the_api_and_genesys() {
+    fn the_policy_lets_the_page_connect_only_to_itself_both_apis_and_genesys() {
         let csp = PageConfig::default().content_security_policy();
         let connect = csp
             .split(';')
@@ -263,7 +338,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             connect,
-            "'self' http://localhost:3000 http://localhost:8081 ws://localhost:8081"
+            "'self' http://localhost:3000 http://localhost:3001 http://localhost:8081 ws://localhost:8081"
         );
         assert!(csp.starts_with("default-src 'none';"), "{csp}");
         assert!(
@@ -273,15 +348,17 @@ mod tests {
     }
 
     #[test]
-    fn one_host_for_the_api_and_genesys_is_listed_once() {
+    fn one_host_for_the_apis_and_genesys_is_listed_once() {
         let config = PageConfig {
+            messaging_api_base_url: BaseUrl::parse("http://localhost:3000/messaging").unwrap(),
             genesys_base_url: BaseUrl::parse("http://localhost:3000/genesys").unwrap(),
+            web_socket_url: WebSocketUrl::parse("ws://localhost:3000/genesys/v1").unwrap(),
             ..PageConfig::default()
         };
+        let csp = config.content_security_policy();
         assert!(
-            config
-                .content_security_policy()
-                .contains("connect-src 'self' http://localhost:3000 ws://localhost:3000;")
+            csp.contains("connect-src 'self' http://localhost:3000 ws://localhost:3000;"),
+            "{csp}"
         );
     }
 }

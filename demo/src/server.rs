@@ -1,30 +1,55 @@
-//! The static file server: the site's files (actix-files), `GET /config.json`, `GET /healthz`, and
-//! the security headers on every answer.
+//! The static file server: the site's files (actix-files), `GET /config.json`, `GET /healthz`, the
+//! stand-in login (`POST /stand-in-login`, local use only) and the security headers on every answer.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_files::Files;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Logger};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde::Serialize;
 
 use crate::config::PageConfig;
+use crate::stand_in_login::{SignInForm, StandInLogin};
 
 /// The page every other file hangs off; the site is unusable without it.
 pub const INDEX: &str = "index.html";
+/// Where the page posts the stand-in login's form.
+pub const STAND_IN_LOGIN_PATH: &str = "/stand-in-login";
+/// Largest sign-in form accepted, in bytes (a name and an e-mail address).
+const SIGN_IN_BODY_LIMIT: usize = 1024;
 
-/// What the server serves: a directory of files and the page's run-time settings.
+/// What the server serves: a directory of files, the page's run-time settings and, for local use
+/// only, the stand-in login.
 #[derive(Debug, Clone)]
 pub struct Site {
     /// Holds `index.html`, `app.js` and `style.css`.
     pub dir: PathBuf,
     /// Served as `/config.json`; its origins make the Content-Security-Policy.
     pub config: PageConfig,
+    /// Signs site sessions for `POST /stand-in-login`; `None` turns sign-in off.
+    pub login: Option<StandInLogin>,
+}
+
+/// `GET /config.json`: the page's settings and whether the stand-in login can sign anyone in.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigJson<'a> {
+    #[serde(flatten)]
+    config: &'a PageConfig,
+    sign_in_available: bool,
+}
+
+/// A refusal of the stand-in login: a stable code and what to do about it.
+#[derive(Serialize)]
+struct SignInProblem<'a> {
+    code: &'a str,
+    detail: &'a str,
 }
 
 impl Site {
@@ -37,7 +62,19 @@ impl Site {
                 dir.display()
             ));
         }
-        Ok(Site { dir, config })
+        Ok(Site {
+            dir,
+            config,
+            login: None,
+        })
+    }
+
+    /// The same site with the stand-in login on (local use only).
+    pub fn with_stand_in_login(self, login: StandInLogin) -> Site {
+        Site {
+            login: Some(login),
+            ..self
+        }
     }
 }
 
@@ -95,6 +132,11 @@ pub fn app(
         .app_data(web::Data::from(site))
         .route("/config.json", web::get().to(config_json))
         .route("/healthz", web::get().to(healthz))
+        .service(
+            web::resource(STAND_IN_LOGIN_PATH)
+                .app_data(web::PayloadConfig::new(SIGN_IN_BODY_LIMIT))
+                .route(web::post().to(stand_in_login)),
+        )
         .service(files)
         .wrap(
             DefaultHeaders::new()
@@ -129,7 +171,60 @@ async fn config_json(site: web::Data<Site>) -> HttpResponse {
     HttpResponse::Ok()
         // Settings may change with a restart; a cached copy would point the page at the old API.
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(&site.config)
+        .json(ConfigJson {
+            config: &site.config,
+            sign_in_available: site.login.is_some(),
+        })
+}
+
+/// `POST /stand-in-login` with `{"name", "email"}` as JSON: a site session for that visitor, or a
+/// problem (`sign_in_unavailable` without a key, `unsupported_media_type`, `invalid_sign_in`).
+/// JSON only, so no other site's plain form can post here.
+async fn stand_in_login(req: HttpRequest, site: web::Data<Site>, body: web::Bytes) -> HttpResponse {
+    let problem = |mut response: actix_web::HttpResponseBuilder, code: &str, detail: &str| {
+        response
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(SignInProblem { code, detail })
+    };
+    let Some(login) = &site.login else {
+        return problem(
+            HttpResponse::ServiceUnavailable(),
+            "sign_in_unavailable",
+            "the stand-in login is off: demo-server was started without --site-session-key-file",
+        );
+    };
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return problem(
+            HttpResponse::UnsupportedMediaType(),
+            "unsupported_media_type",
+            "send the form as JSON with Content-Type: application/json",
+        );
+    }
+    let form = match serde_json::from_slice::<SignInForm>(&body) {
+        Ok(form) => form,
+        Err(_) => {
+            return problem(
+                HttpResponse::BadRequest(),
+                "invalid_sign_in",
+                "send {\"name\": \"…\", \"email\": \"…\"} and nothing else",
+            );
+        }
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    match login.sign_in(&form, now) {
+        Ok(session) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(session),
+        Err(detail) => problem(HttpResponse::BadRequest(), "invalid_sign_in", &detail),
+    }
 }
 
 async fn healthz(site: web::Data<Site>) -> HttpResponse {
@@ -212,6 +307,100 @@ mod tests {
         assert_eq!(header(&response, header::CACHE_CONTROL), "no-store");
         let body: serde_json::Value = serde_json::from_slice(&read_body(response).await).unwrap();
         assert_eq!(body["apiBaseUrl"], "http://localhost:3000");
+        assert_eq!(body["messagingApiBaseUrl"], "http://localhost:3001");
+        assert_eq!(body["webSocketUrl"], "ws://localhost:8081/v1");
+        assert_eq!(body["signInAvailable"], false);
+    }
+
+    fn signing_site() -> Arc<Site> {
+        let login = StandInLogin::new(
+            b"a-local-test-secret-of-at-least-32-bytes",
+            "http://localhost:8080",
+            "guest-token-api",
+            Duration::from_secs(600),
+        )
+        .unwrap();
+        Arc::new(
+            Site::new(site_dir(), PageConfig::default())
+                .unwrap()
+                .with_stand_in_login(login),
+        )
+    }
+
+    fn sign_in_request(content_type: &str, body: &str) -> TestRequest {
+        TestRequest::post()
+            .uri(STAND_IN_LOGIN_PATH)
+            .insert_header((header::CONTENT_TYPE, content_type))
+            .set_payload(body.to_owned())
+    }
+
+    #[actix_web::test]
+    async fn the_stand_in_login_signs_a_visitor_in_when_a_key_is_configured() {
+        let app = init_service(app(signing_site(), csp())).await;
+        let config = call_service(&app, TestRequest::get().uri("/config.json").to_request()).await;
+        let config: serde_json::Value = serde_json::from_slice(&read_body(config).await).unwrap();
+        assert_eq!(config["signInAvailable"], true);
+
+        let body = r#"{"name": "Ada Lovelace", "email": "ada@example.com"}"#;
+        let response = call_service(&app, sign_in_request("application/json", body).to_request()).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, header::CACHE_CONTROL), "no-store");
+        let session: serde_json::Value = serde_json::from_slice(&read_body(response).await).unwrap();
+        assert_eq!(session["subject"], "ada@example.com");
+        assert_eq!(
+            session["session_token"],
+            serde_json::Value::Null,
+            "camelCase fields"
+        );
+        assert_eq!(
+            session["sessionToken"].as_str().unwrap().split('.').count(),
+            3,
+            "a JWT"
+        );
+    }
+
+    #[actix_web::test]
+    async fn the_stand_in_login_refuses_what_is_not_a_json_form() {
+        let app = init_service(app(signing_site(), csp())).await;
+        let form = "name=Ada&email=ada%40example.com";
+        let cases = [
+            (
+                sign_in_request("application/x-www-form-urlencoded", form),
+                415,
+                "unsupported_media_type",
+            ),
+            (sign_in_request("application/json", "{}"), 400, "invalid_sign_in"),
+            (
+                sign_in_request("application/json", r#"{"name": "Ada", "email": "nope"}"#),
+                400,
+                "invalid_sign_in",
+            ),
+        ];
+        for (request, status, code) in cases {
+            let response = call_service(&app, request.to_request()).await;
+            assert_eq!(response.status(), status);
+            let problem: serde_json::Value = serde_json::from_slice(&read_body(response).await).unwrap();
+            assert_eq!(problem["code"], code, "{problem}");
+        }
+        let huge = format!(
+            r#"{{"name": "{}", "email": "ada@example.com"}}"#,
+            "x".repeat(2000)
+        );
+        let response = call_service(&app, sign_in_request("application/json", &huge).to_request()).await;
+        assert_eq!(response.status(), 413);
+        let get = call_service(&app, TestRequest::get().uri(STAND_IN_LOGIN_PATH).to_request()).await;
+        assert_eq!(get.status(), 405);
+    }
+
+    #[actix_web::test]
+    async fn without_a_key_the_stand_in_login_says_sign_in_is_unavailable() {
+        let app = init_service(app(site(), csp())).await;
+        let body = r#"{"name": "Ada", "email": "ada@example.com"}"#;
+        let response = call_service(&app, sign_in_request("application/json", body).to_request()).await;
+        assert_eq!(response.status(), 503);
+        let problem: serde_json::Value = serde_json::from_slice(&read_body(response).await).unwrap();
+        assert_eq!(problem["code"], "sign_in_unavailable");
+        assert!(problem.get("sessionToken").is_none());
     }
 
     #[actix_web::test]
@@ -243,6 +432,7 @@ mod tests {
         let broken = Arc::new(Site {
             dir: empty,
             config: PageConfig::default(),
+            login: None,
         });
         let unhealthy = init_service(app(broken, csp())).await;
         let response = call_service(&unhealthy, TestRequest::get().uri("/healthz").to_request()).await;

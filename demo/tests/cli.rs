@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::channel;
+use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_demo-server");
@@ -26,13 +26,28 @@ fn run(args: &[&str]) -> Output {
 
 /// `GET <path>` on 127.0.0.1:<port>: the status code and the whole answer.
 fn get(port: u16, path: &str) -> (u16, String) {
+    exchange(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// `POST <path>` of a JSON `body` on 127.0.0.1:<port>: the status code and the whole answer.
+fn post_json(port: u16, path: &str, body: &str) -> (u16, String) {
+    exchange(
+        port,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+fn exchange(port: u16, request: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("demo-server accepts");
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     let status = answer[9..12].parse().expect("a status line");
@@ -43,6 +58,23 @@ fn get(port: u16, path: &str) -> (u16, String) {
 struct Running {
     child: Child,
     port: u16,
+    /// Its log lines on stdout, from the one after the address on.
+    lines: Receiver<String>,
+}
+
+impl Running {
+    /// Waits (at most 10 s) for a log line that `matches`.
+    fn logs(&self, matches: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if matches(&line) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    }
 }
 
 impl Drop for Running {
@@ -59,9 +91,13 @@ fn start(args: &[&str]) -> Running {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("demo-server starts");
-    let mut running = Running { child, port: 0 };
-    let stdout = running.child.stdout.take().unwrap();
     let (sender, lines) = channel();
+    let mut running = Running {
+        child,
+        port: 0,
+        lines,
+    };
+    let stdout = running.child.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = sender.send(line);
@@ -69,7 +105,10 @@ fn start(args: &[&str]) -> Running {
     });
     let deadline = Instant::now() + Duration::from_secs(30);
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        let line = lines.recv_timeout(left).expect("demo-server logs its address");
+        let line = running
+            .lines
+            .recv_timeout(left)
+            .expect("demo-server logs its address");
         if let Some(url) = line.split("url=http://127.0.0.1:").nth(1) {
             running.port = url.split_whitespace().next().unwrap().parse().unwrap();
             return running;
@@ -116,6 +155,14 @@ fn serves_the_page_and_its_settings_then_stops_cleanly_on_sigterm() {
         config.contains(r#""apiBaseUrl":"https://chat.example.com/guest""#),
         "{config}"
     );
+    assert!(config.contains(r#""signInAvailable":false"#), "{config}");
+    let (status, refused) = post_json(
+        port,
+        "/stand-in-login",
+        r#"{"name":"Ada","email":"ada@example.com"}"#,
+    );
+    assert_eq!(status, 503, "{refused}");
+    assert!(refused.contains("sign_in_unavailable"), "{refused}");
 
     let healthcheck = run(&["healthcheck", "--port", &port.to_string()]);
     assert!(healthcheck.status.success(), "{healthcheck:?}");
@@ -151,4 +198,45 @@ fn a_base_url_that_could_break_the_policy_exits_2() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--api-base-url"), "{stderr}");
+}
+
+/// The committed development key the local API configuration trusts.
+const DEV_KEY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../config/dev-keys/site-session-hs256.key"
+);
+
+#[test]
+fn with_a_key_file_the_stand_in_login_signs_visitors_in_and_says_it_is_for_local_use() {
+    let server = start(&[
+        "--site-session-key-file",
+        DEV_KEY,
+        "--site-session-ttl-seconds",
+        "120",
+    ]);
+    let (status, config) = get(server.port, "/config.json");
+    assert_eq!(status, 200);
+    assert!(config.contains(r#""signInAvailable":true"#), "{config}");
+    let (status, session) = post_json(
+        server.port,
+        "/stand-in-login",
+        r#"{"name":"Ada Lovelace","email":"ada@example.com"}"#,
+    );
+    assert_eq!(status, 200, "{session}");
+    assert!(session.contains(r#""subject":"ada@example.com""#), "{session}");
+    assert!(session.contains(r#""sessionToken":"ey"#), "{session}");
+    assert!(server.logs(|line| line.contains("stand-in login is ON") && line.contains("local use only")));
+}
+
+#[test]
+fn a_site_session_key_that_cannot_be_used_exits_2_naming_the_file() {
+    for (key_file, why) in [
+        ("/nonexistent/site.key", "cannot read"),
+        ("/dev/null", "at least 32"),
+    ] {
+        let output = run(&["--port", "0", "--site-session-key-file", key_file]);
+        assert_eq!(output.status.code(), Some(2), "{key_file}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(key_file) && stderr.contains(why), "{stderr}");
+    }
 }

@@ -899,6 +899,23 @@ mod tests {
     }
 
     #[test]
+    fn the_compose_config_file_differs_from_the_defaults_only_in_the_identity_providers_address() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/mock-genesys.compose.toml");
+        let flags = FlagOverrides {
+            config: Some(path),
+            ..FlagOverrides::default()
+        };
+        let compose = load_with(flags, &[]).unwrap();
+        let mut expected = MockSettings::standalone();
+        let authentication = expected.deployments[0]
+            .authentication
+            .as_mut()
+            .expect("the default deployment has an OpenID Connect integration");
+        authentication.discovery_uri = "http://api:3000/.well-known/openid-configuration".to_owned();
+        assert_eq!(compose, expected);
+    }
+
+    #[test]
     fn environment_overrides_the_file_and_flags_override_the_environment() {
         let path = write_temp_toml(
             "layers",

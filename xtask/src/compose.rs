@@ -4,11 +4,17 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::image::{self, ALL, API, DEMO, MOCK};
+use crate::image::{self, API, DEMO, MOCK};
 use crate::process::{self, Result, cmd};
 
 /// Compose project name, so the stack is found whatever the checkout's directory is called.
 const PROJECT: &str = "guest-token";
+/// The API's image again, in web-messaging mode (`guest.upstream = "web-messaging"`).
+pub const MESSAGING_API_SERVICE: &str = "api-messaging";
+/// Where the messaging API is published (compose) or listens (`cargo xtask dev`).
+pub const MESSAGING_API_PORT: u16 = 3001;
+/// Every service of `docker-compose.yml`, in start-up order.
+const SERVICES: [&str; 4] = [MOCK.service, API.service, MESSAGING_API_SERVICE, DEMO.service];
 
 /// The example request of the README, against the published API port.
 fn example_curl(api_base: &str) -> String {
@@ -24,15 +30,17 @@ fn example_curl(api_base: &str) -> String {
 pub fn print_endpoints(heading: &str) {
     println!("\n{heading}");
     println!(
-        "  demo      http://localhost:{} (open it in a browser: it gets a guest token)",
+        "  demo           http://localhost:{} (open it in a browser: a guest token, and a chat after the \
+         stand-in login, which is for local use only)",
         DEMO.port
     );
     println!(
-        "  API       http://localhost:{} (/livez, /readyz, /metrics, /openapi.json)",
+        "  API            http://localhost:{} (/livez, /readyz, /metrics, /openapi.json)",
         API.port
     );
+    println!("  messaging API  http://localhost:{MESSAGING_API_PORT} (the API in web-messaging mode)");
     println!(
-        "  emulator  http://localhost:{} (/__admin/health, /__admin/requests)",
+        "  emulator       http://localhost:{} (/__admin/health, /__admin/requests)",
         MOCK.port
     );
     println!(
@@ -103,13 +111,13 @@ pub fn down() -> Result {
 }
 
 fn wait_until_healthy() -> Result {
-    for spec in ALL {
-        let id = process::read(&mut compose(&["ps", "-q", spec.service])?)?;
+    for service in SERVICES {
+        let id = process::read(&mut compose(&["ps", "-q", service])?)?;
         if id.is_empty() {
-            return Err(format!("compose started no container for {}", spec.service));
+            return Err(format!("compose started no container for {service}"));
         }
-        eprintln!("waiting for {} to be healthy", spec.service);
-        process::wait_for(spec.service, Duration::from_secs(90), || {
+        eprintln!("waiting for {service} to be healthy");
+        process::wait_for(service, Duration::from_secs(90), || {
             let state = process::read_quietly(Command::new("docker").args([
                 "inspect",
                 "-f",
@@ -119,7 +127,7 @@ fn wait_until_healthy() -> Result {
             match state.as_str() {
                 "running healthy" => Ok(true),
                 "running starting" => Ok(false),
-                other => Err(format!("{} is {other:?} instead of healthy", spec.service)),
+                other => Err(format!("{service} is {other:?} instead of healthy")),
             }
         })?;
     }

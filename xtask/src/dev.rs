@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use crate::compose::print_endpoints;
+use crate::compose::{MESSAGING_API_PORT, MESSAGING_API_SERVICE, print_endpoints};
 use crate::image::{API, DEMO, MOCK};
-use crate::process::{self, Result, Services, cmd, target_dir};
+use crate::process::{self, Result, Services, cmd, root, target_dir};
 
 /// The `mock` task: `cargo run -p mock-genesys -- <args>`.
 pub fn mock(args: &[String]) -> Result {
@@ -15,14 +15,15 @@ pub fn mock(args: &[String]) -> Result {
     process::run(&mut command)
 }
 
-/// The `dev` task: debug build, emulator, API against it (`APP_ENV=local`), the demo page calling
-/// the API, until Ctrl-C.
+/// The `dev` task: debug build, emulator, API against it (`APP_ENV=local`) twice (the second in
+/// web-messaging mode), the demo page calling both, until Ctrl-C.
 pub fn dev() -> Result {
     process::catch_interrupt();
     let mock_address = format!("127.0.0.1:{}", MOCK.port);
     let api_address = format!("127.0.0.1:{}", API.port);
+    let messaging_api_address = format!("127.0.0.1:{MESSAGING_API_PORT}");
     let demo_address = format!("127.0.0.1:{}", DEMO.port);
-    for address in [&mock_address, &api_address, &demo_address] {
+    for address in [&mock_address, &api_address, &messaging_api_address, &demo_address] {
         // Otherwise the readiness checks below would be answered by someone else.
         if crate::http::is_listening(address) {
             return Err(format!(
@@ -43,9 +44,22 @@ pub fn dev() -> Result {
     api.env("APP_ENV", "local");
     services.start(API.service, &mut api)?;
     services.wait_until_ok(API.service, &api_address, "/readyz")?;
-    // Its defaults are the local ones: the site in the source tree, the API on :3000, the emulator on
-    // :8081; config/local.toml allows its origin.
-    services.start(DEMO.service, &mut cmd(bin.join(DEMO.binary), &[]))?;
+    // The same configuration in web-messaging mode; its codes are redeemed at the first instance,
+    // the issuer (http://localhost:3000), which holds the same signing key.
+    let mut messaging_api = cmd(bin.join(API.binary), &[]);
+    messaging_api
+        .env("APP_ENV", "local")
+        .env("PORT", MESSAGING_API_PORT.to_string())
+        .env("APP__GUEST__UPSTREAM", "web-messaging");
+    services.start(MESSAGING_API_SERVICE, &mut messaging_api)?;
+    services.wait_until_ok(MESSAGING_API_SERVICE, &messaging_api_address, "/readyz")?;
+    // Its defaults are the local ones: the site in the source tree, the APIs on :3000 and :3001, the
+    // emulator on :8081; config/local.toml allows its origin and trusts the stand-in login's key
+    // (local use only).
+    let key = root().join("config/dev-keys/site-session-hs256.key");
+    let mut demo = cmd(bin.join(DEMO.binary), &[]);
+    demo.arg("--site-session-key-file").arg(key);
+    services.start(DEMO.service, &mut demo)?;
     services.wait_until_ok(DEMO.service, &demo_address, "/healthz")?;
 
     print_endpoints("Running (Ctrl-C stops them all):");

@@ -62,7 +62,8 @@ pub const DEMO: ImageSpec = ImageSpec {
 /// Every image, in start-up order: the emulator, the service that needs it, the page that calls it.
 pub const ALL: [&ImageSpec; 3] = [&MOCK, &API, &DEMO];
 
-const MOCK_CONFIG: &str = "mock-genesys.toml";
+/// The emulator's settings files: `mock-genesys.toml`, and `mock-genesys.compose.toml` for compose.
+const MOCK_CONFIG_PREFIX: &str = "mock-genesys";
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 // Hash of the build context, so `up` rebuilds only what changed.
 const FINGERPRINT_LABEL: &str = "guest-token.build-inputs";
@@ -72,11 +73,11 @@ const GROUP: &str = "root:x:0:\napp:x:10001:\n";
 const NSSWITCH: &str = "hosts: files dns\n";
 
 fn is_mock_config(name: &str) -> bool {
-    name == MOCK_CONFIG
+    name.starts_with(MOCK_CONFIG_PREFIX) && name.ends_with(".toml")
 }
 
 fn is_api_config(name: &str) -> bool {
-    name.ends_with(".toml") && name != MOCK_CONFIG
+    name.ends_with(".toml") && !name.starts_with(MOCK_CONFIG_PREFIX)
 }
 
 fn no_config(_name: &str) -> bool {
@@ -374,7 +375,9 @@ mod tests {
     fn the_api_image_carries_environment_files_but_not_the_emulators() {
         assert!(is_api_config("default.toml") && is_api_config("production.toml"));
         assert!(!is_api_config("mock-genesys.toml") && !is_api_config("README"));
+        assert!(!is_api_config("mock-genesys.compose.toml"));
         assert!(is_mock_config("mock-genesys.toml") && !is_mock_config("default.toml"));
+        assert!(is_mock_config("mock-genesys.compose.toml"));
     }
 
     #[test]

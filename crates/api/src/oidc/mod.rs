@@ -193,8 +193,8 @@ impl OAuthError {
 /// How the client authenticated at the token endpoint.
 #[derive(Clone, Default)]
 pub struct ClientAuthentication {
-    /// From `Authorization: Basic` (both parts already form-decoded), if sent.
-    pub basic: Option<(String, String)>,
+    /// From `Authorization: Basic`, if sent.
+    pub basic: Option<BasicCredentials>,
     /// The form's `client_id`, if sent.
     pub form_id: Option<String>,
     /// The form's `client_secret`, if sent.
@@ -204,7 +204,7 @@ pub struct ClientAuthentication {
 impl fmt::Debug for ClientAuthentication {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientAuthentication")
-            .field("basic", &self.basic.as_ref().map(|(id, _)| id))
+            .field("basic", &self.basic)
             .field("form_id", &self.form_id)
             .finish_non_exhaustive()
     }
@@ -428,21 +428,29 @@ impl OidcProvider {
             description: description.to_owned(),
             basic_challenge,
         };
-        let (id, secret) = match (&auth.basic, &auth.form_id, &auth.form_secret) {
+        let candidates = match (&auth.basic, &auth.form_id, &auth.form_secret) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 return Err(OAuthError::invalid_request(
                     "authenticate the client one way: HTTP Basic or the form's client_id and client_secret",
                 ));
             }
-            (Some((id, secret)), None, None) => (id.as_str(), secret.as_str()),
-            (None, Some(id), Some(secret)) => (id.as_str(), secret.as_str()),
+            (Some(basic), None, None) => [basic.as_sent.clone(), basic.form_decoded.clone()],
+            (None, Some(id), Some(secret)) => {
+                let pair = (id.clone(), secret.clone());
+                [pair.clone(), pair]
+            }
             _ => return Err(refuse("client authentication is required")),
         };
-        let secret_ok = secret_tag(&self.secret_key, secret.as_bytes())
-            .verify_slice(&self.secret_tag)
-            .is_ok();
-        // Both compared before answering, so the time taken does not tell which one failed.
-        if (id == self.client_id) & secret_ok {
+        // Every candidate, id and secret, compared before answering, so the time taken does not
+        // tell which one failed.
+        let matches = |(id, secret): &(String, String)| {
+            let secret_ok = secret_tag(&self.secret_key, secret.as_bytes())
+                .verify_slice(&self.secret_tag)
+                .is_ok();
+            (*id == self.client_id) & secret_ok
+        };
+        let [first, second] = &candidates;
+        if matches(first) | matches(second) {
             Ok(())
         } else {
             Err(refuse("unknown client or wrong secret"))
@@ -638,10 +646,53 @@ impl OidcProvider {
     }
 }
 
-/// `(client_id, client_secret)` of `Authorization: Basic`, each part form-decoded as RFC 6749
-/// section 2.3.1 asks; `None` when the header is absent or not Basic, `Err` when it is Basic but
-/// malformed.
-pub fn basic_credentials(header: Option<&str>) -> Result<Option<(String, String)>, OAuthError> {
+/// The client id and secret of `Authorization: Basic`.
+///
+/// RFC 6749 (2.3.1) has clients form-encode both before Basic encoding; many send them as they
+/// are. Both readings are kept and either may match, so a secret with `+`, `%` or `&` works
+/// whichever the client does (and nothing after a `&` is ever dropped).
+#[derive(Clone, PartialEq, Eq)]
+pub struct BasicCredentials {
+    /// `(id, secret)` as the header carries them.
+    pub as_sent: (String, String),
+    /// `(id, secret)` form-decoded (`+` is a space, `%XX` a byte); the same as `as_sent` when
+    /// that is not valid form encoding.
+    pub form_decoded: (String, String),
+}
+
+impl fmt::Debug for BasicCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BasicCredentials")
+            .field("id", &self.as_sent.0)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// `part` form-decoded as one value: `+` is a space and `%XX` a byte; `None` for a `%` not
+/// followed by two hex digits or bytes that are not UTF-8.
+fn form_decode(part: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(part.len());
+    let mut rest = part.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        rest = tail;
+        match byte {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                let hex = rest.get(..2)?;
+                let value = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+                bytes.push(value);
+                rest = &rest[2..];
+            }
+            other => bytes.push(other),
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// The credentials of `Authorization: Basic`; `None` when the header is absent or not Basic,
+/// `Err` when it is Basic but malformed.
+pub fn basic_credentials(header: Option<&str>) -> Result<Option<BasicCredentials>, OAuthError> {
     let Some(value) = header else { return Ok(None) };
     let Some((scheme, encoded)) = value.trim().split_once(' ') else {
         return Ok(None);
@@ -658,15 +709,14 @@ pub fn basic_credentials(header: Option<&str>) -> Result<Option<(String, String)
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
     let text = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
-    let form_decode = |part: &str| {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={part}"))
-            .ok()
-            .and_then(|pairs| pairs.into_iter().next().map(|(_, v)| v))
-    };
-    Ok(Some((
-        form_decode(id).ok_or_else(malformed)?,
-        form_decode(secret).ok_or_else(malformed)?,
-    )))
+    let as_sent = (id.to_owned(), secret.to_owned());
+    let form_decoded = form_decode(id)
+        .zip(form_decode(secret))
+        .unwrap_or_else(|| as_sent.clone());
+    Ok(Some(BasicCredentials {
+        as_sent,
+        form_decoded,
+    }))
 }
 
 #[cfg(test)]

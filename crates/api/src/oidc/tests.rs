@@ -39,6 +39,14 @@ fn provider() -> OidcProvider {
     OidcProvider::new(&settings(), Instant::now())
 }
 
+fn provider_with_secret(secret: &str) -> OidcProvider {
+    let settings = OidcSettings {
+        client_secret: SecretString::from(secret),
+        ..settings()
+    };
+    OidcProvider::new(&settings, Instant::now())
+}
+
 fn identity() -> Identity {
     Identity {
         sub: "user-42".into(),
@@ -176,9 +184,12 @@ fn any_replica_holding_the_key_redeems_a_code() {
 #[test]
 fn the_client_authenticates_one_way_with_its_secret() {
     let provider = provider();
-    let basic = |id: &str, secret: &str| ClientAuthentication {
-        basic: Some((id.into(), secret.into())),
-        ..ClientAuthentication::default()
+    let basic = |id: &str, secret: &str| {
+        let header = format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")));
+        ClientAuthentication {
+            basic: basic_credentials(Some(&header)).unwrap(),
+            ..ClientAuthentication::default()
+        }
     };
     let post = ClientAuthentication {
         form_id: Some(CLIENT.into()),
@@ -208,23 +219,53 @@ fn the_client_authenticates_one_way_with_its_secret() {
         401
     );
     let both = ClientAuthentication {
-        basic: Some((CLIENT.into(), SECRET.into())),
         form_id: Some(CLIENT.into()),
-        ..ClientAuthentication::default()
+        ..basic(CLIENT, SECRET)
     };
     assert_eq!(provider.authenticate(&both).unwrap_err().error, "invalid_request");
 }
 
 #[test]
-fn basic_credentials_are_form_decoded() {
+fn basic_credentials_are_read_as_sent_and_form_decoded() {
     let header = format!("Basic {}", STANDARD.encode("genesys%2Dlocal:sec%3Aret+1"));
-    assert_eq!(
-        basic_credentials(Some(&header)).unwrap(),
-        Some(("genesys-local".into(), "sec:ret 1".into()))
+    let read = basic_credentials(Some(&header)).unwrap().unwrap();
+    assert_eq!(read.as_sent, ("genesys%2Dlocal".into(), "sec%3Aret+1".into()));
+    assert_eq!(read.form_decoded, ("genesys-local".into(), "sec:ret 1".into()));
+    // Not valid form encoding: read as sent only.
+    let header = format!("Basic {}", STANDARD.encode("id:100%"));
+    let read = basic_credentials(Some(&header)).unwrap().unwrap();
+    assert_eq!(read.form_decoded, read.as_sent);
+    assert!(
+        !format!("{read:?}").contains("100%"),
+        "the secret stays out of Debug"
     );
     assert_eq!(basic_credentials(Some("Bearer x")).unwrap(), None);
     assert_eq!(basic_credentials(None).unwrap(), None);
     assert!(basic_credentials(Some("Basic !!!")).is_err());
+}
+
+#[test]
+fn a_secret_with_plus_ampersand_or_percent_works_encoded_or_not_and_no_tail_is_dropped() {
+    let secret = "a+b&c=d%2Fe==";
+    let provider = provider_with_secret(secret);
+    let basic = |id: &str, secret: &str| ClientAuthentication {
+        basic: basic_credentials(Some(&format!(
+            "Basic {}",
+            STANDARD.encode(format!("{id}:{secret}"))
+        )))
+        .unwrap(),
+        ..ClientAuthentication::default()
+    };
+    let form_encoded: String = serde_urlencoded::to_string([("v", secret)]).unwrap()[2..].to_owned();
+    assert_ne!(form_encoded, secret);
+    assert!(provider.authenticate(&basic(CLIENT, secret)).is_ok(), "as it is");
+    assert!(
+        provider.authenticate(&basic(CLIENT, &form_encoded)).is_ok(),
+        "form-encoded"
+    );
+    for wrong in ["a+b", "a b&c=d/e==", "a+b&c=d%2Fe==&x=1", "a"] {
+        assert!(provider.authenticate(&basic(CLIENT, wrong)).is_err(), "{wrong:?}");
+    }
 }
 
 #[test]

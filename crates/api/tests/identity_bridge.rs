@@ -412,26 +412,28 @@ async fn the_customer_id_never_becomes_the_visitor() {
 async fn an_origin_the_deployment_does_not_allow_is_refused_before_any_code() {
     let stack =
         web_messaging_mode(&[("FRONTEND_ORIGIN", "http://localhost:8080,http://127.0.0.1:8080")]).await;
-    // Allowed by the service's CORS list, not by the Genesys deployment.
-    let answer = post(
-        &stack,
-        "/api/webchat/guest-token",
-        Some(&session(json!({}))),
-        Some("http://127.0.0.1:8080"),
-        json!({}),
-    )
-    .await;
-    answer.assert_problem(403, "origin_not_allowed");
-    // Not allowed by the service at all.
-    post(
-        &stack,
-        "/api/webchat/guest-token",
-        Some(&session(json!({}))),
-        Some("https://evil.example"),
-        json!({}),
-    )
-    .await
-    .assert_problem(403, "origin_not_allowed");
+    for path in ["/api/webchat/guest-token", "/api/webmessaging/auth-code"] {
+        // Allowed by the service's CORS list, not by the Genesys deployment.
+        let answer = post(
+            &stack,
+            path,
+            Some(&session(json!({}))),
+            Some("http://127.0.0.1:8080"),
+            json!({}),
+        )
+        .await;
+        answer.assert_problem(403, "origin_not_allowed");
+        // Not allowed by the service at all.
+        post(
+            &stack,
+            path,
+            Some(&session(json!({}))),
+            Some("https://evil.example"),
+            json!({}),
+        )
+        .await
+        .assert_problem(403, "origin_not_allowed");
+    }
     assert_eq!(metric(&stack, "oidc_codes_issued_total").await, 0.0);
     assert!(redemptions(&stack).is_empty());
 }
@@ -459,6 +461,22 @@ async fn an_inactive_deployment_is_refused_and_reported_by_readiness() {
     let answer = guest_token(&stack, Some(&session(json!({}))), json!({})).await;
     answer.assert_problem(503, "deployment_inactive");
     assert!(answer.header("retry-after").is_some());
+    // The Messenger's path gets no code either once the service has read the deployment again
+    // (until then Genesys refused the exchange itself): Genesys would refuse to redeem it.
+    let read_again = eventually(Duration::from_secs(10), || async {
+        auth_code(&stack, Some(&session(json!({})))).await.status == 503
+    })
+    .await;
+    assert!(read_again, "the cached deployment is read again");
+    let codes = metric(&stack, "oidc_codes_issued_total").await;
+    auth_code(&stack, Some(&session(json!({}))))
+        .await
+        .assert_problem(503, "deployment_inactive");
+    assert_eq!(
+        metric(&stack, "oidc_codes_issued_total").await,
+        codes,
+        "no code minted"
+    );
     assert_eq!(
         redemptions(&stack).len(),
         1,

@@ -46,8 +46,10 @@ pub struct AuthCodeResponse {
         (status = 200, description = "A code for the Messenger", body = AuthCodeResponse,
             headers(("X-Request-ID" = String, description = "This request's id"), ("Cache-Control" = String, description = "no-store"))),
         (status = 401, description = "not_signed_in or site_session_invalid", body = crate::schemas::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "origin_not_allowed", body = crate::schemas::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "origin_not_allowed: not allowed here or by the Genesys deployment", body = crate::schemas::Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate_limited", body = crate::schemas::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Whole seconds to wait, at least 1"))),
+        (status = 503, description = "deployment_inactive, deployment_unavailable or not_ready", body = crate::schemas::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Whole seconds to wait, at least 1"))),
     )
 )]
@@ -60,7 +62,11 @@ pub async fn issue_auth_code(
     check_origin(&req, &state.policy)?;
     let bridge = state.bridge.as_deref().ok_or(ApiError::NotFound)?;
     let identity = bridge.visitor(&req, genesys.get_ref(), &state.metrics).await?;
-    let minted = bridge.mint_code(identity, request_origin(&req));
+    // What Genesys would refuse at the exchange gets no code: an inactive deployment, or an
+    // origin it does not allow.
+    let origin = request_origin(&req);
+    bridge.check_deployment(origin, genesys.get_ref()).await?;
+    let minted = bridge.mint_code(identity, origin);
     state.metrics.code_issued("auth_code");
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))

@@ -461,7 +461,10 @@ impl GenesysClient {
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, SystemTime::now()));
-            if let Some((allowed, count, reset)) = reported_window(headers) {
+            // Only the OAuth client's API calls report its window: the token endpoint, the
+            // unauthenticated web-messaging routes and other hosts (a site's JWKS) count
+            // elsewhere, or not at all.
+            if let (Auth::Bearer, Some((allowed, count, reset))) = (&call.auth, reported_window(headers)) {
                 self.shared
                     .allowance
                     .observe(allowed, count, reset, Instant::now());

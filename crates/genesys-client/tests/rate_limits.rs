@@ -227,3 +227,46 @@ async fn stops_before_genesys_reported_window_is_spent_when_another_client_share
     );
     assert!(this.status().window_remaining.is_some_and(|left| left <= 1));
 }
+
+/// A third-party host (a site's JWKS) whose answers carry rate-limit headers of its own.
+fn document_host_reporting_a_spent_window() -> (actix_web::dev::ServerHandle, String) {
+    let server = actix_web::HttpServer::new(|| {
+        actix_web::App::new().route(
+            "/jwks.json",
+            actix_web::web::get().to(|| async {
+                actix_web::HttpResponse::Ok()
+                    .insert_header(("inin-ratelimit-allowed", "1"))
+                    .insert_header(("inin-ratelimit-count", "1"))
+                    .insert_header(("inin-ratelimit-reset", "3600"))
+                    .json(serde_json::json!({"keys": []}))
+            }),
+        )
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let url = format!("http://{}/jwks.json", server.addrs()[0]);
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    (handle, url)
+}
+
+#[actix_rt::test]
+async fn another_hosts_rate_limit_headers_leave_the_genesys_window_alone() {
+    let mock = emulator();
+    let (host, url) = document_host_reporting_a_spent_window();
+    let (client, _) = client(config(&mock));
+    client.fetch_document(&url).await.unwrap();
+    assert_eq!(
+        client.status().window_remaining,
+        None,
+        "no Genesys window reported yet"
+    );
+    client.create_guest(&guest_request(SUPPORT_QUEUE)).await.unwrap();
+    client
+        .get_deployment(mock_genesys::DEFAULT_DEPLOYMENT_ID)
+        .await
+        .unwrap();
+    host.stop(true).await;
+}

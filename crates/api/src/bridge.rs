@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::oidc::{CodeRequest, DEFAULT_SCOPE, Identity, OidcProvider, random_token, s256_challenge};
 use crate::settings::WebMessagingSettings;
-use crate::site_session::SiteSessions;
+use crate::site_session::{Rejection, SiteSessions};
 
 /// What the Genesys deployment looked like when last read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,6 +236,13 @@ impl IdentityBridge {
             .map(Some)
             .map_err(|rejection| {
                 metrics.site_session_rejected(rejection.as_str());
+                if rejection == Rejection::KeysUnavailable {
+                    // Not the visitor's doing: signing in again would not help.
+                    tracing::warn!("site sessions cannot be checked: the site's keys are unavailable");
+                    return ApiError::Unready(
+                        "the site's sign-in keys cannot be read right now; retry shortly".to_owned(),
+                    );
+                }
                 tracing::info!(reason = rejection.as_str(), "site session refused");
                 ApiError::SiteSessionInvalid(rejection.detail())
             })

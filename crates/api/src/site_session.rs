@@ -114,15 +114,29 @@ struct SessionClaims {
     iat: Option<i64>,
 }
 
-struct CachedKeys {
-    set: JwkSet,
-    fetched: Instant,
+/// The site's keys as last fetched, and when a fetch was last tried (whether it worked or not).
+#[derive(Default)]
+struct KeyCache {
+    set: Option<JwkSet>,
+    fetched: Option<Instant>,
+    attempted: Option<Instant>,
+}
+
+/// What the cache says about one key.
+struct Lookup {
+    key: Option<DecodingKey>,
+    /// The set was fetched less than the cache lifetime ago.
+    fresh: bool,
+    /// A set was ever fetched.
+    any_set: bool,
+    /// A fetch was tried less than [`UNKNOWN_KID_REFETCH`] ago.
+    tried_recently: bool,
 }
 
 /// Verifies site sessions. `Send + Sync`; one per process.
 pub struct SiteSessions {
     settings: SiteSessionSettings,
-    keys: Mutex<Option<CachedKeys>>,
+    keys: Mutex<KeyCache>,
     /// One fetch of the keys at a time, whatever the number of workers asking.
     fetching: tokio::sync::Mutex<()>,
 }
@@ -133,7 +147,7 @@ impl SiteSessions {
         jose::install_provider();
         Self {
             settings,
-            keys: Mutex::new(None),
+            keys: Mutex::new(KeyCache::default()),
             fetching: tokio::sync::Mutex::new(()),
         }
     }
@@ -150,7 +164,9 @@ impl SiteSessions {
 
     fn validation(&self, alg: jsonwebtoken::Algorithm) -> Validation {
         let mut validation = Validation::new(alg);
-        validation.algorithms = self.settings.algorithms.clone();
+        // Only the token's own algorithm (already checked against the configured list): a list
+        // mixing key families would fail every token with jsonwebtoken's family check.
+        validation.algorithms = vec![alg];
         validation.set_issuer(&[&self.settings.issuer]);
         validation.set_audience(&[&self.settings.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
@@ -203,28 +219,31 @@ impl SiteSessions {
         })
     }
 
-    fn cached_key(&self, kid: Option<&str>, cache: Duration) -> (Option<DecodingKey>, bool, Option<Instant>) {
+    fn lookup(&self, kid: Option<&str>, cache: Duration) -> Lookup {
         let keys = self
             .keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(cached) = keys.as_ref() else {
-            return (None, false, None);
-        };
-        let fresh = cached.fetched.elapsed() < cache;
-        let jwk = match kid {
-            Some(kid) => cached.set.find(kid),
+        let jwk = keys.set.as_ref().and_then(|set| match kid {
+            Some(kid) => set.find(kid),
             // A set of one key needs no kid.
-            None if cached.set.keys.len() == 1 => cached.set.keys.first(),
+            None if set.keys.len() == 1 => set.keys.first(),
             None => None,
-        };
-        (
-            jwk.and_then(|jwk| DecodingKey::from_jwk(jwk).ok()),
-            fresh,
-            Some(cached.fetched),
-        )
+        });
+        Lookup {
+            key: jwk.and_then(|jwk| DecodingKey::from_jwk(jwk).ok()),
+            fresh: keys.fetched.is_some_and(|at| at.elapsed() < cache),
+            any_set: keys.set.is_some(),
+            tried_recently: keys
+                .attempted
+                .is_some_and(|at| at.elapsed() < UNKNOWN_KID_REFETCH),
+        }
     }
 
+    /// The key for `kid`: from fresh keys at once; otherwise from one fetch at a time, at most
+    /// one every [`UNKNOWN_KID_REFETCH`] whether it works or not, falling back to the keys last
+    /// fetched. While the site's identity provider is down, callers get the stale keys or a fast
+    /// refusal instead of queueing behind fetch after fetch.
     async fn key_for(
         &self,
         kid: Option<&str>,
@@ -232,42 +251,46 @@ impl SiteSessions {
         cache: Duration,
         genesys: &dyn GenesysApi,
     ) -> Result<DecodingKey, Rejection> {
-        let (key, fresh, fetched) = self.cached_key(kid, cache);
-        if let (Some(key), true) = (&key, fresh) {
-            return Ok(key.clone());
-        }
-        // An unknown kid on fresh keys asks again only now and then.
-        if key.is_none() && fresh && fetched.is_some_and(|at| at.elapsed() < UNKNOWN_KID_REFETCH) {
-            return Err(Rejection::UnknownKey);
+        let found = self.lookup(kid, cache);
+        if found.tried_recently || found.fresh && found.key.is_some() {
+            return settle(found);
         }
         let _one_fetch = self.fetching.lock().await;
-        // Another caller may have fetched while this one waited.
-        let (key, fresh, fetched) = self.cached_key(kid, cache);
-        let fetched_meanwhile = fetched.is_some_and(|at| at.elapsed() < UNKNOWN_KID_REFETCH);
-        if let Some(key) = key.filter(|_| fresh) {
-            return Ok(key);
+        // Another caller may have tried while this one waited.
+        let found = self.lookup(kid, cache);
+        if found.tried_recently || found.fresh && found.key.is_some() {
+            return settle(found);
         }
-        if !fetched_meanwhile {
-            match genesys.fetch_document(url).await {
-                Ok(document) => match serde_json::from_value::<JwkSet>(document) {
-                    Ok(set) => {
-                        *self
-                            .keys
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(CachedKeys {
-                            set,
-                            fetched: Instant::now(),
-                        });
-                    }
-                    Err(e) => tracing::warn!(error = %e, "the site's JWKS is not a JWK set"),
-                },
-                Err(e) => tracing::warn!(error = %e, kind = e.kind(), "cannot fetch the site's JWKS"),
+        let fetched = match genesys.fetch_document(url).await {
+            Ok(document) => serde_json::from_value::<JwkSet>(document)
+                .map_err(|e| tracing::warn!(error = %e, "the site's JWKS is not a JWK set"))
+                .ok(),
+            Err(e) => {
+                tracing::warn!(error = %e, kind = e.kind(), "cannot fetch the site's JWKS");
+                None
+            }
+        };
+        {
+            let mut keys = self
+                .keys
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let now = Instant::now();
+            keys.attempted = Some(now);
+            if let Some(set) = fetched {
+                keys.set = Some(set);
+                keys.fetched = Some(now);
             }
         }
-        match self.cached_key(kid, Duration::MAX) {
-            (Some(key), _, _) => Ok(key),
-            (None, _, Some(_)) => Err(Rejection::UnknownKey),
-            (None, _, None) => Err(Rejection::KeysUnavailable),
-        }
+        settle(self.lookup(kid, cache))
+    }
+}
+
+/// The key found, stale or not, or why there is none.
+fn settle(found: Lookup) -> Result<DecodingKey, Rejection> {
+    match found {
+        Lookup { key: Some(key), .. } => Ok(key),
+        Lookup { any_set: true, .. } => Err(Rejection::UnknownKey),
+        Lookup { any_set: false, .. } => Err(Rejection::KeysUnavailable),
     }
 }

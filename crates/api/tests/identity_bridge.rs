@@ -612,34 +612,43 @@ async fn authorize_redirects_a_signed_in_visitor_with_a_code_and_others_to_the_l
 
 /// A site identity provider that only publishes its keys: answers every request with `jwks` and
 /// counts them.
+/// The site identity provider's JWKS endpoint: answers `jwks`, or 503 while `down`, and counts
+/// the requests it got.
 struct SiteKeys {
     url: String,
     served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SiteKeys {
     fn start(jwks: Value) -> SiteKeys {
         use std::io::{Read, Write};
+        use std::sync::atomic::Ordering::SeqCst;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
         let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let count = served.clone();
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (count, is_down) = (served.clone(), down.clone());
         std::thread::spawn(move || {
             for mut connection in listener.incoming().map_while(Result::ok) {
                 let mut request = [0u8; 4096];
                 let _ = connection.read(&mut request);
-                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let body = jwks.to_string();
+                count.fetch_add(1, SeqCst);
+                let (status, body) = if is_down.load(SeqCst) {
+                    ("503 Service Unavailable", "{}".to_owned())
+                } else {
+                    ("200 OK", jwks.to_string())
+                };
                 let _ = connection.write_all(
                     format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                         body.len()
                     )
                     .as_bytes(),
                 );
             }
         });
-        SiteKeys { url, served }
+        SiteKeys { url, served, down }
     }
 }
 
@@ -654,6 +663,8 @@ async fn with_a_jwks_only_the_sites_rs256_sessions_pass_and_its_public_key_is_no
     let stack = web_messaging_mode(&[
         ("APP__SITE_SESSION__SECRET_FILE", ""),
         ("APP__SITE_SESSION__JWKS_URL", keys.url.as_str()),
+        // Two key families listed: each token is checked against its own.
+        ("APP__SITE_SESSION__ALGORITHMS", "ES256,RS256"),
     ])
     .await;
     let claims = json!({
@@ -702,4 +713,43 @@ async fn with_a_jwks_only_the_sites_rs256_sessions_pass_and_its_public_key_is_no
         1,
         "the site's keys were fetched once and cached"
     );
+}
+
+#[actix_rt::test]
+async fn while_the_sites_keys_cannot_be_fetched_callers_are_refused_fast_not_queued_fetch_after_fetch() {
+    let site_key = jose::RsaSigningKey::from_pem(&jose_fixture("test-only-rsa-2048.pkcs8.pem")).unwrap();
+    let keys = SiteKeys::start(json!({"keys": [site_key.public_jwk()]}));
+    keys.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let stack = web_messaging_mode(&[
+        ("APP__SITE_SESSION__SECRET_FILE", ""),
+        ("APP__SITE_SESSION__JWKS_URL", keys.url.as_str()),
+    ])
+    .await;
+    let session = site_key
+        .sign(&json!({
+            "iss": SITE_ISSUER, "aud": SITE_AUDIENCE, "sub": "rs-user",
+            "iat": unix_now(), "exp": unix_now() + 300,
+        }))
+        .unwrap();
+    let visitors: Vec<_> = (0..20).map(|_| auth_code(&stack, Some(&session))).collect();
+    for answer in futures_util::future::join_all(visitors).await {
+        // Not the visitor's fault: "retry shortly", not "sign in again".
+        answer.assert_problem(503, "not_ready");
+        assert!(answer.header("retry-after").is_some());
+        assert!(
+            answer.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("sign-in keys cannot be read"),
+            "{}",
+            answer.body
+        );
+    }
+    // One fetch (with its retries of the 503) for all twenty, not one each.
+    let fetches = keys.served.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (1..=4).contains(&fetches),
+        "{fetches} requests for the site's keys"
+    );
+    assert_eq!(metric(&stack, "oidc_codes_issued_total").await, 0.0);
 }

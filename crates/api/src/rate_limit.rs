@@ -186,7 +186,7 @@ impl ClientIpLimiter {
         let Some(header) = forwarded_for else { return peer };
         let mut client = peer;
         for entry in header.rsplit(',') {
-            let Ok(ip) = entry.trim().parse::<IpAddr>().map(canonical) else {
+            let Some(ip) = forwarded_address(entry).map(canonical) else {
                 // An unparsable hop cannot be attributed; stop at the last trustworthy one.
                 return client;
             };
@@ -197,6 +197,30 @@ impl ClientIpLimiter {
         }
         client
     }
+}
+
+/// The address of one `X-Forwarded-For` entry: `203.0.113.7`, `2001:db8::1`, or the same with a
+/// port as some proxies write it (`203.0.113.7:51234`, `[2001:db8::1]:443`, `[2001:db8::1]`).
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Some(bracketed) = entry.strip_prefix('[') {
+        let (inside, after) = bracketed.split_once(']')?;
+        let port_ok = after.is_empty() || after.strip_prefix(':').is_some_and(is_port);
+        return port_ok
+            .then(|| inside.parse::<Ipv6Addr>().ok().map(IpAddr::V6))
+            .flatten();
+    }
+    let (address, port) = entry.split_once(':')?;
+    is_port(port)
+        .then(|| address.parse::<Ipv4Addr>().ok().map(IpAddr::V4))
+        .flatten()
+}
+
+fn is_port(text: &str) -> bool {
+    text.parse::<u16>().is_ok()
 }
 
 #[cfg(test)]
@@ -325,5 +349,26 @@ mod tests {
             limiter.client_ip(Some(ip("::ffff:10.0.0.2")), Some("2001:db8::1")),
             ip("2001:db8::1")
         );
+    }
+
+    #[test]
+    fn forwarded_for_entries_with_ports_name_the_client_not_the_proxy() {
+        let limiter = ClientIpLimiter::new(&settings(1.0, 1, 10, &["10.0.0.0/8"]));
+        let peer = Some(ip("10.0.0.2"));
+        for (header, client) in [
+            ("203.0.113.7:51234", "203.0.113.7"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+            ("198.51.100.1, 203.0.113.7:8080, 10.0.0.9:443", "203.0.113.7"),
+        ] {
+            assert_eq!(limiter.client_ip(peer, Some(header)), ip(client), "{header}");
+        }
+        for unattributable in ["203.0.113.7:99999", "[2001:db8::1]x", "2001:db8::1]:443", "a:1"] {
+            assert_eq!(
+                limiter.client_ip(peer, Some(unattributable)),
+                ip("10.0.0.2"),
+                "{unattributable}"
+            );
+        }
     }
 }

@@ -608,10 +608,50 @@ async fn authorize_redirects_a_signed_in_visitor_with_a_code_and_others_to_the_l
     .await;
     bad.assert_problem(400, "invalid_request");
     assert!(bad.header("location").is_none());
+    // A state too long to echo is refused here; a nonce too long to seal, at the redirect URI.
+    let long = "n".repeat(513);
+    let session_cookie = format!("site_session={}", session(json!({})));
+    let with = |name: &str, value: &str| {
+        let (state, nonce) = if name == "state" {
+            (value, "n-1")
+        } else {
+            ("xyz", value)
+        };
+        let query = serde_urlencoded::to_string([
+            ("response_type", "code"),
+            ("client_id", CLIENT_ID),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid"),
+            ("state", state),
+            ("nonce", nonce),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .unwrap();
+        http()
+            .get(format!("{}/oidc/authorize?{query}", stack.app.address))
+            .insert_header(("cookie", session_cookie.clone()))
+    };
+    let long_state = send(with("state", &long), None).await;
+    long_state.assert_problem(400, "invalid_request");
+    assert!(long_state.header("location").is_none());
+    let long_nonce = send(with("nonce", &long), None).await;
+    assert_eq!(long_nonce.status, 302);
+    assert!(
+        long_nonce
+            .header("location")
+            .is_some_and(|l| l.contains("error=invalid_request") && !l.contains("code=")),
+        "{:?}",
+        long_nonce.header("location")
+    );
+    let at_the_limit = send(with("nonce", &"n".repeat(512)), None).await;
+    assert!(
+        at_the_limit
+            .header("location")
+            .is_some_and(|l| l.contains("code="))
+    );
 }
 
-/// A site identity provider that only publishes its keys: answers every request with `jwks` and
-/// counts them.
 /// The site identity provider's JWKS endpoint: answers `jwks`, or 503 while `down`, and counts
 /// the requests it got.
 struct SiteKeys {

@@ -20,6 +20,8 @@ use crate::state::AppState;
 
 /// Largest token-endpoint form read.
 const TOKEN_FORM_LIMIT: usize = 16 * 1024;
+/// Longest `state` or `nonce` an authorization request may carry (characters).
+const MAX_STATE_OR_NONCE: usize = 512;
 /// The scopes this provider knows; others in a request are dropped.
 const KNOWN_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
@@ -104,8 +106,8 @@ fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> HttpResponse {
         ("client_id" = String, Query, description = "The Genesys integration's client id"),
         ("redirect_uri" = String, Query, description = "One of the configured redirect URIs, exactly"),
         ("scope" = String, Query, description = "openid, and any of profile email offline_access"),
-        ("state" = Option<String>, Query, description = "Returned as is"),
-        ("nonce" = Option<String>, Query, description = "Put in the ID token"),
+        ("state" = Option<String>, Query, description = "Returned as is; at most 512 characters", max_length = 512),
+        ("nonce" = Option<String>, Query, description = "Put in the ID token; at most 512 characters", max_length = 512),
         ("code_challenge" = String, Query, description = "PKCE challenge: BASE64URL(SHA-256(verifier)), 43 characters", pattern = "^[A-Za-z0-9_-]{43}$"),
         ("code_challenge_method" = crate::schemas::CodeChallengeMethod, Query, description = "S256"),
         ("prompt" = Option<String>, Query, description = "none: never show a login page"),
@@ -144,6 +146,17 @@ pub async fn authorize(
             )));
         }
     };
+    // Echoed into the redirect and sealed into the code: bounded, so neither grows without end.
+    if query
+        .state
+        .as_ref()
+        .is_some_and(|state| state.chars().count() > MAX_STATE_OR_NONCE)
+    {
+        return Err(ApiError::InvalidRequest(domain::FieldViolation::new(
+            "state",
+            "must be at most 512 characters",
+        )));
+    }
     let state_param = query.state.clone().unwrap_or_default();
     let refuse = |error: &str, description: &str| {
         let mut params = vec![("error", error), ("error_description", description)];
@@ -152,6 +165,16 @@ pub async fn authorize(
         }
         Ok(redirect_with(&redirect_uri, &params))
     };
+    if query
+        .nonce
+        .as_ref()
+        .is_some_and(|nonce| nonce.chars().count() > MAX_STATE_OR_NONCE)
+    {
+        return refuse(
+            error_codes::INVALID_REQUEST,
+            "nonce must be at most 512 characters",
+        );
+    }
     if query.response_type.as_deref() != Some("code") {
         return refuse("unsupported_response_type", "response_type must be code");
     }

@@ -159,7 +159,7 @@ fn resolve(config_dir: &Path, raw: &str) -> PathBuf {
 fn check_url(setting: &str, url: &str, production: bool, problems: &mut Problems) {
     let absolute = (url.starts_with("https://") || url.starts_with("http://"))
         && url_host(url).is_some_and(|host| !host.is_empty());
-    if !absolute || url.contains(char::is_whitespace) {
+    if !absolute || url.contains(|c: char| c.is_whitespace() || c.is_control()) {
         problems.push(format!("{setting}: {url:?} must be an absolute http(s):// URL"));
         return;
     }

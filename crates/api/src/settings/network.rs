@@ -152,10 +152,12 @@ pub fn plain_http_allowed(host: &str) -> bool {
     }
 }
 
-/// The host of an `http(s)://host[:port][/path]` URL (IPv6 literals keep their brackets).
+/// The host of an `http(s)://host[:port][/path]` URL (IPv6 literals keep their brackets), as a
+/// browser reads it: a `\` ends the authority like a `/` (WHATWG URL), so
+/// `http://evil.example\@10.0.0.1/` is `evil.example`, not the private address.
 pub(crate) fn url_host(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = rest.split(['/', '\\', '?', '#']).next()?;
     let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
     if authority.starts_with('[') {
         return authority.find(']').map(|end| &authority[..=end]);
@@ -166,6 +168,19 @@ pub(crate) fn url_host(url: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_is_read_as_a_browser_reads_it() {
+        for (url, host) in [
+            ("http://10.0.0.1:8080/cb", "10.0.0.1"),
+            ("http://user@10.0.0.1/", "10.0.0.1"),
+            ("http://evil.example\\@10.0.0.1/cb", "evil.example"),
+            ("http://evil.example?@10.0.0.1/", "evil.example"),
+            ("http://[fd00::1]:80/", "[fd00::1]"),
+        ] {
+            assert_eq!(url_host(url), Some(host), "{url}");
+        }
+    }
 
     #[test]
     fn origins_must_be_exact_scheme_host_port() {

@@ -280,6 +280,8 @@ pub struct OidcProvider {
     /// Previous keys, published until `previous_published_until`.
     previous_keys: Vec<Arc<RsaSigningKey>>,
     previous_published_until: Instant,
+    /// Keys published ahead of a rotation; nothing is signed with them yet.
+    next_keys: Vec<Arc<RsaSigningKey>>,
     sealer: Sealer,
     code_ttl: Duration,
     access_token_ttl: Duration,
@@ -323,6 +325,7 @@ impl OidcProvider {
             .into_bytes()
             .to_vec();
         let previous: Vec<&RsaSigningKey> = settings.previous_keys.iter().map(AsRef::as_ref).collect();
+        let next: Vec<&RsaSigningKey> = settings.next_keys.iter().map(AsRef::as_ref).collect();
         let longest_token = settings.id_token_ttl.max(settings.access_token_ttl);
         Self {
             issuer: settings.issuer.clone(),
@@ -333,10 +336,12 @@ impl OidcProvider {
             signing_key: settings.signing_key.clone(),
             previous_keys: settings.previous_keys.clone(),
             previous_published_until: started + longest_token,
+            next_keys: settings.next_keys.clone(),
             sealer: Sealer::new(
                 &settings.signing_key,
                 &previous,
                 started + settings.refresh_token_ttl,
+                &next,
             ),
             code_ttl: settings.code_ttl,
             access_token_ttl: settings.access_token_ttl,
@@ -388,9 +393,11 @@ impl OidcProvider {
         format!("{}{DISCOVERY_PATH}", self.issuer)
     }
 
-    /// The public keys: the current one, and previous ones while tokens they signed may live.
+    /// The public keys: the current one, the next ones (so relying parties hold them before
+    /// anything is signed with them), and previous ones while tokens they signed may live.
     pub fn jwks(&self, now: Instant) -> JwkSet {
         let mut keys = vec![self.signing_key.public_jwk()];
+        keys.extend(self.next_keys.iter().map(|key| key.public_jwk()));
         if now < self.previous_published_until {
             keys.extend(self.previous_keys.iter().map(|key| key.public_jwk()));
         }

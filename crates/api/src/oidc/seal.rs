@@ -46,7 +46,8 @@ struct SealingKey {
     opens_until: Option<Instant>,
 }
 
-/// Seals with the current key; opens with it or with a previous key still inside its window.
+/// Seals with the current key; opens with it, with a previous key still inside its window, or
+/// with a next key (published ahead of a rotation, which other replicas may already seal with).
 pub struct Sealer {
     keys: Vec<SealingKey>,
     random: SystemRandom,
@@ -65,10 +66,17 @@ fn sealing_key(signing_key: &RsaSigningKey, opens_until: Option<Instant>) -> Sea
 }
 
 impl Sealer {
-    /// Seals under `current`; opens what `previous` keys sealed until `previous_until`.
-    pub fn new(current: &RsaSigningKey, previous: &[&RsaSigningKey], previous_until: Instant) -> Self {
+    /// Seals under `current`; opens what `previous` keys sealed until `previous_until`, and what
+    /// `next` keys sealed.
+    pub fn new(
+        current: &RsaSigningKey,
+        previous: &[&RsaSigningKey],
+        previous_until: Instant,
+        next: &[&RsaSigningKey],
+    ) -> Self {
         let mut keys = vec![sealing_key(current, None)];
         keys.extend(previous.iter().map(|key| sealing_key(key, Some(previous_until))));
+        keys.extend(next.iter().map(|key| sealing_key(key, None)));
         Self {
             keys,
             random: SystemRandom::new(),
@@ -158,7 +166,7 @@ mod tests {
     #[test]
     fn a_sealed_token_opens_for_its_purpose_only_and_hides_its_claims() {
         let now = Instant::now();
-        let sealer = Sealer::new(&key("oidc-signing.pem"), &[], now);
+        let sealer = Sealer::new(&key("oidc-signing.pem"), &[], now, &[]);
         let token = sealer.seal(Purpose::Code, &claims());
         assert!(!token.contains("visitor-1"));
         assert_eq!(sealer.open::<Claims>(Purpose::Code, &token, now), Some(claims()));
@@ -169,9 +177,9 @@ mod tests {
     #[test]
     fn any_replica_with_the_key_opens_it_and_no_one_else() {
         let now = Instant::now();
-        let one = Sealer::new(&key("oidc-signing.pem"), &[], now);
-        let another_replica = Sealer::new(&key("oidc-signing.pem"), &[], now);
-        let other_key = Sealer::new(&key("oidc-signing-previous.pem"), &[], now);
+        let one = Sealer::new(&key("oidc-signing.pem"), &[], now, &[]);
+        let another_replica = Sealer::new(&key("oidc-signing.pem"), &[], now, &[]);
+        let other_key = Sealer::new(&key("oidc-signing-previous.pem"), &[], now, &[]);
         let token = one.seal(Purpose::Refresh, &claims());
         assert_eq!(
             another_replica.open::<Claims>(Purpose::Refresh, &token, now),
@@ -183,7 +191,7 @@ mod tests {
     #[test]
     fn a_changed_byte_or_garbage_never_opens() {
         let now = Instant::now();
-        let sealer = Sealer::new(&key("oidc-signing.pem"), &[], now);
+        let sealer = Sealer::new(&key("oidc-signing.pem"), &[], now, &[]);
         let token = sealer.seal(Purpose::Code, &claims());
         let mut bytes = URL_SAFE_NO_PAD.decode(&token[VERSION.len()..]).unwrap();
         let last = bytes.len() - 1;
@@ -208,13 +216,14 @@ mod tests {
     #[test]
     fn after_a_rotation_the_previous_key_opens_until_its_window_ends() {
         let now = Instant::now();
-        let before = Sealer::new(&key("oidc-signing-previous.pem"), &[], now);
+        let before = Sealer::new(&key("oidc-signing-previous.pem"), &[], now, &[]);
         let token = before.seal(Purpose::Refresh, &claims());
         let previous = key("oidc-signing-previous.pem");
         let after = Sealer::new(
             &key("oidc-signing.pem"),
             &[&previous],
             now + Duration::from_secs(60),
+            &[],
         );
         assert_eq!(
             after.open::<Claims>(Purpose::Refresh, &token, now),
@@ -223,6 +232,30 @@ mod tests {
         assert_eq!(
             after.open::<Claims>(Purpose::Refresh, &token, now + Duration::from_secs(61)),
             None
+        );
+    }
+
+    #[test]
+    fn a_replica_not_yet_rotated_opens_what_one_already_rotated_sealed_with_the_next_key() {
+        let now = Instant::now();
+        let next = key("oidc-signing-previous.pem");
+        let rotated = Sealer::new(&next, &[], now, &[]);
+        let not_yet = Sealer::new(&key("oidc-signing.pem"), &[], now, &[&next]);
+        let code = rotated.seal(Purpose::Code, &claims());
+        assert_eq!(not_yet.open::<Claims>(Purpose::Code, &code, now), Some(claims()));
+        // It still seals with its own current key, which the rotated replica (holding it as a
+        // previous key) opens.
+        let back = not_yet.seal(Purpose::Code, &claims());
+        assert!(back.starts_with(VERSION));
+        let rotated_with_previous = Sealer::new(
+            &next,
+            &[&key("oidc-signing.pem")],
+            now + Duration::from_secs(60),
+            &[],
+        );
+        assert_eq!(
+            rotated_with_previous.open::<Claims>(Purpose::Code, &back, now),
+            Some(claims())
         );
     }
 }

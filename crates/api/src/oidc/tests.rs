@@ -23,6 +23,7 @@ fn settings() -> OidcSettings {
         issuer: "https://chat.example.com".into(),
         signing_key: key("oidc-signing.pem"),
         previous_keys: vec![key("oidc-signing-previous.pem")],
+        next_keys: Vec::new(),
         client_id: CLIENT.into(),
         client_secret: SecretString::from(SECRET),
         redirect_uris: vec![REDIRECT.into()],
@@ -352,6 +353,30 @@ fn previous_keys_stay_in_the_jwks_while_their_tokens_may_live() {
     let provider = OidcProvider::new(&settings(), started);
     assert_eq!(provider.jwks(started).keys.len(), 2);
     assert_eq!(provider.jwks(started + Duration::from_secs(901)).keys.len(), 1);
+    // A next key is published from the start and for good, but signs nothing yet.
+    let next = key("oidc-signing-previous.pem");
+    let ahead = OidcProvider::new(
+        &OidcSettings {
+            previous_keys: Vec::new(),
+            next_keys: vec![next.clone()],
+            ..settings()
+        },
+        started,
+    );
+    let kids = |at: Instant| -> Vec<String> {
+        ahead
+            .jwks(at)
+            .keys
+            .iter()
+            .filter_map(|k| k.common.key_id.clone())
+            .collect()
+    };
+    let current = key("oidc-signing.pem").kid().to_owned();
+    assert_eq!(kids(started), [current.clone(), next.kid().to_owned()]);
+    assert_eq!(kids(started + Duration::from_secs(86_400 * 30)).len(), 2);
+    let tokens = redeem(&ahead, &code(&ahead, NOW), REDIRECT, VERIFIER, NOW).unwrap();
+    let header = jsonwebtoken::decode_header(tokens.id_token.as_deref().unwrap()).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(current.as_str()));
     let discovery = provider.discovery();
     assert_eq!(discovery.token_endpoint, "https://chat.example.com/oidc/token");
     assert_eq!(discovery.code_challenge_methods_supported.unwrap(), ["S256"]);

@@ -63,6 +63,8 @@ pub struct OidcSettings {
     pub signing_key: Arc<RsaSigningKey>,
     /// Earlier keys, still published (and still opening what they sealed) after a rotation.
     pub previous_keys: Vec<Arc<RsaSigningKey>>,
+    /// Keys published (and opening what other replicas sealed with them) before a rotation.
+    pub next_keys: Vec<Arc<RsaSigningKey>>,
     /// The client id Genesys' OpenID Connect Messenger integration holds.
     pub client_id: String,
     /// Its secret.
@@ -89,6 +91,7 @@ impl fmt::Debug for OidcSettings {
             .field("issuer", &self.issuer)
             .field("signing_key", &self.signing_key)
             .field("previous_keys", &self.previous_keys)
+            .field("next_keys", &self.next_keys)
             .field("client_id", &self.client_id)
             .field("client_secret", &"[redacted]")
             .field("redirect_uris", &self.redirect_uris)
@@ -241,18 +244,14 @@ fn oidc(raw: RawOidc, config_dir: &Path, production: bool, problems: &mut Proble
             problems,
         )
     };
-    let previous_keys: Vec<Arc<RsaSigningKey>> = raw
-        .previous_signing_key_files
-        .iter()
-        .filter_map(|file| {
-            read_key(
-                "oidc.previous_signing_key_files",
-                &resolve(config_dir, file),
-                production,
-                problems,
-            )
-        })
-        .collect();
+    let mut read_keys = |setting: &str, files: &[String]| -> Vec<Arc<RsaSigningKey>> {
+        files
+            .iter()
+            .filter_map(|file| read_key(setting, &resolve(config_dir, file), production, problems))
+            .collect()
+    };
+    let previous_keys = read_keys("oidc.previous_signing_key_files", &raw.previous_signing_key_files);
+    let next_keys = read_keys("oidc.next_signing_key_files", &raw.next_signing_key_files);
     if raw.client_id.trim().is_empty() {
         problems.push(
             "oidc.client_id: must be set (the client id of Genesys' OpenID Connect Messenger integration)"
@@ -328,6 +327,7 @@ fn oidc(raw: RawOidc, config_dir: &Path, production: bool, problems: &mut Proble
         issuer,
         signing_key: signing_key?,
         previous_keys,
+        next_keys,
         client_id: raw.client_id.trim().to_owned(),
         client_secret,
         redirect_uris,

@@ -145,6 +145,8 @@ pub(super) struct RawOidc {
     pub signing_key_file: String,
     #[serde(default, deserialize_with = "list")]
     pub previous_signing_key_files: Vec<String>,
+    #[serde(default, deserialize_with = "list")]
+    pub next_signing_key_files: Vec<String>,
     #[serde(default)]
     pub client_id: String,
     #[serde(default = "empty_secret")]

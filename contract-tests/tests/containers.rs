@@ -7,12 +7,21 @@ use std::time::Duration;
 use contract_tests::{
     ALLOWED_ORIGIN, Endpoints, UPSTREAM_GUESTS_PATH, UPSTREAM_TOKEN_PATH, upstream_statuses,
 };
-use testcontainers::core::{Healthcheck, IntoContainerPort, WaitFor};
+use testcontainers::core::{AccessMode, Healthcheck, IntoContainerPort, Mount, WaitFor};
 use testcontainers::{ContainerAsync, GenericImage, ImageExt, runners::AsyncRunner};
 
 const MOCK_PORT: u16 = 8081;
 const API_PORT: u16 = 3000;
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The committed development keys that `config/local.toml` names. The image carries its config/
+/// but never a key, so the local environment needs them mounted, as docker-compose.yml does.
+fn dev_keys() -> Mount {
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/dev-keys");
+    let keys = std::fs::canonicalize(keys).expect("config/dev-keys exists in the repository");
+    Mount::bind_mount(keys.to_string_lossy(), "/config/dev-keys")
+        .with_access_mode(AccessMode::ReadOnly)
+}
 
 /// One emulator and one API on a private network; removed (network included) when dropped.
 struct Stack {
@@ -87,6 +96,7 @@ async fn start_stack() -> Stack {
         .with_network(&network)
         .with_container_name(format!("guest-token-api-{suffix}"))
         .with_env_var("APP_ENV", "local")
+        .with_mount(dev_keys())
         .with_env_var("GENESYS_BASE_URL", format!("http://{mock_name}:{MOCK_PORT}"))
         .with_env_var("FRONTEND_ORIGIN", ALLOWED_ORIGIN)
         .with_health_check(fast_health_check("/guest-token-api", &["--ready"]))

@@ -237,6 +237,25 @@ impl fmt::Display for CustomerId {
     }
 }
 
+/// What is wrong with one attribute: its key, its value, or both.
+fn pair_violations(field: &str, key: &str, value: &str) -> Vec<FieldViolation> {
+    let mut violations = Vec::new();
+    let key_chars = key.chars().count();
+    if key_chars == 0 || key_chars > ATTRIBUTE_KEY_MAX_CHARS {
+        violations.push(FieldViolation::new(
+            format!("{field}.{key}"),
+            format!("attribute keys are 1 to {ATTRIBUTE_KEY_MAX_CHARS} characters long"),
+        ));
+    }
+    if value.chars().count() > ATTRIBUTE_VALUE_MAX_CHARS {
+        violations.push(FieldViolation::new(
+            format!("{field}.{key}"),
+            format!("attribute values are at most {ATTRIBUTE_VALUE_MAX_CHARS} characters long"),
+        ));
+    }
+    violations
+}
+
 /// Guest attributes within Genesys' limits: at most 50 keys, keys of 1 to 64 characters,
 /// values of at most 1024 characters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -253,19 +272,7 @@ impl Attributes {
             ));
         }
         for (key, value) in &map {
-            let key_chars = key.chars().count();
-            if key_chars == 0 || key_chars > ATTRIBUTE_KEY_MAX_CHARS {
-                violations.push(FieldViolation::new(
-                    format!("{field}.{key}"),
-                    format!("attribute keys are 1 to {ATTRIBUTE_KEY_MAX_CHARS} characters long"),
-                ));
-            }
-            if value.chars().count() > ATTRIBUTE_VALUE_MAX_CHARS {
-                violations.push(FieldViolation::new(
-                    format!("{field}.{key}"),
-                    format!("attribute values are at most {ATTRIBUTE_VALUE_MAX_CHARS} characters long"),
-                ));
-            }
+            violations.extend(pair_violations(field, key, value));
         }
         if violations.is_empty() {
             Ok(Self(map))
@@ -281,9 +288,18 @@ impl Attributes {
 
     /// Adds or replaces one attribute, refusing it if it would break a limit.
     pub fn insert(&mut self, key: &str, value: &str) -> Result<(), FieldViolation> {
-        let mut candidate = self.0.clone();
-        candidate.insert(key.to_owned(), value.to_owned());
-        *self = Self::parse_field(candidate, "attributes").map_err(|mut v| v.remove(0))?;
+        // Only the new pair and the count can break a limit: the rest was checked already.
+        let field = "attributes";
+        if !self.0.contains_key(key) && self.0.len() >= MAX_ATTRIBUTES {
+            return Err(FieldViolation::new(
+                field,
+                format!("at most {MAX_ATTRIBUTES} attributes (got {})", self.0.len() + 1),
+            ));
+        }
+        if let Some(violation) = pair_violations(field, key, value).into_iter().next() {
+            return Err(violation);
+        }
+        self.0.insert(key.to_owned(), value.to_owned());
         Ok(())
     }
 
@@ -423,5 +439,20 @@ mod tests {
         assert!(attrs.insert("big", &"v".repeat(1025)).is_err());
         assert_eq!(attrs.len(), 1);
         assert_eq!(attrs.get("sourceSystem"), Some("embedded-widget"));
+    }
+
+    #[test]
+    fn attributes_insert_stops_at_fifty_keys_but_still_replaces_one() {
+        let mut attrs = Attributes::new();
+        for i in 0..50 {
+            attrs.insert(&format!("k{i}"), "v").unwrap();
+        }
+        let err = attrs.insert("k50", "v").unwrap_err();
+        assert_eq!(err.field, "attributes");
+        assert!(err.message.contains("at most 50"), "{}", err.message);
+        attrs.insert("k7", "replaced").unwrap();
+        assert_eq!((attrs.len(), attrs.get("k7")), (50, Some("replaced")));
+        let err = Attributes::new().insert("", "v").unwrap_err();
+        assert_eq!(err.field, "attributes.");
     }
 }

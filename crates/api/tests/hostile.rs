@@ -3,13 +3,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::raw::{pipeline, post_text, send_from};
+use common::raw::{pipeline, post_text, read_answer, send_from};
 use common::*;
 use domain::api::GUEST_TOKEN_PATH;
 use domain::genesys::GUESTS_PATH;
@@ -189,6 +189,48 @@ async fn header_floods_are_refused_431_before_genesys_and_the_connection_closes(
         mock.requests(Some(GUESTS_PATH)).len(),
         1,
         "only the first went upstream"
+    );
+}
+
+/// A `POST` of `chunks` with `Transfer-Encoding: chunked`: no length is declared up front.
+fn chunked_request(chunks: &[String]) -> String {
+    let body: String = chunks
+        .iter()
+        .map(|chunk| format!("{:x}\r\n{chunk}\r\n", chunk.len()))
+        .collect();
+    format!(
+        "POST {GUEST_TOKEN_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n{FROM_ALLOWED_ORIGIN}\r\n{body}0\r\n\r\n"
+    )
+}
+
+#[actix_rt::test]
+async fn a_body_in_many_chunks_is_joined_and_one_over_the_limit_is_refused_413() {
+    let mock = emulator();
+    let (_service, port) = start_service(&mock, &[]);
+    ready(port).await;
+    let seed = seed_body().to_string();
+    let pieces: Vec<String> = seed
+        .as_bytes()
+        .chunks(7)
+        .map(|piece| String::from_utf8(piece.to_vec()).unwrap())
+        .collect();
+    assert!(pieces.len() > 3);
+    let status = send_from(IpAddr::from([127, 0, 0, 3]), port, &chunked_request(&pieces));
+    assert_eq!(status, Some(201), "the chunks make the seed request");
+
+    // 5 chunks of 1,000 bytes: no single one is over the 4,096-byte limit, together they are.
+    let mut flood = vec![format!("{{\"queueId\":\"{SUPPORT_QUEUE}\",\"customerId\":\"")];
+    flood.extend((0..5).map(|_| "x".repeat(1000)));
+    flood.push("\"}".to_owned());
+    let mut stream = common::raw::connect_from(IpAddr::from([127, 0, 0, 3]), port);
+    stream.write_all(chunked_request(&flood).as_bytes()).unwrap();
+    let (status, answer) = read_answer(&mut BufReader::new(stream)).expect("an answer");
+    assert_eq!(status, 413, "{answer}");
+    assert!(answer.contains("\"code\":\"payload_too_large\""), "{answer}");
+    assert_eq!(
+        mock.requests(Some(GUESTS_PATH)).len(),
+        1,
+        "only the joined request went upstream"
     );
 }
 

@@ -8,6 +8,7 @@ use domain::Attributes;
 use domain::api::{GuestTokenRequest, GuestTokenResponse};
 use domain::genesys::{CreateGuestRequest, GuestRouting};
 use domain::webmessaging::{OAuthExchangeRequest, OAuthRequestParameters};
+use futures_util::StreamExt;
 use genesys_client::{GenesysApi, GenesysError};
 use time::OffsetDateTime;
 
@@ -287,10 +288,39 @@ pub async fn read_body(
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    match actix_rt::time::timeout(deadline, payload.to_bytes_limited(limit)).await {
+    match actix_rt::time::timeout(deadline, collect_body(payload, limit)).await {
         Err(_elapsed) => Err(ApiError::BodyTimeout { limit: deadline }),
-        Ok(Err(_)) => Err(ApiError::PayloadTooLarge { limit }),
-        Ok(Ok(Err(_))) => Err(ApiError::UnreadableBody),
-        Ok(Ok(Ok(body))) => Ok(body),
+        Ok(body) => body,
     }
+}
+
+/// The body's chunks, at most `limit` bytes. A body that arrives in one chunk (the usual case) is
+/// handed on as it is; more chunks are joined in a buffer grown as they come. actix-web's
+/// `to_bytes_limited` reserves 32 KiB for every body it cannot size, which held most of the
+/// service's memory at a few hundred concurrent requests (`cargo xtask bench`, memory scenario).
+async fn collect_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let mut first: Option<web::Bytes> = None;
+    let mut joined: Option<web::BytesMut> = None;
+    let mut length = 0_usize;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::UnreadableBody)?;
+        length += chunk.len();
+        if length > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        match (&mut joined, first.take()) {
+            (Some(buffer), _) => buffer.extend_from_slice(&chunk),
+            (None, None) => first = Some(chunk),
+            (None, Some(earlier)) => {
+                let mut buffer = web::BytesMut::with_capacity(length);
+                buffer.extend_from_slice(&earlier);
+                buffer.extend_from_slice(&chunk);
+                joined = Some(buffer);
+            }
+        }
+    }
+    Ok(match joined {
+        Some(buffer) => buffer.freeze(),
+        None => first.unwrap_or_default(),
+    })
 }

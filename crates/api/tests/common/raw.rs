@@ -33,17 +33,24 @@ pub fn post_text(path: &str, body: &str, extra: &str) -> String {
 
 /// Reads one response and returns its status (`None` if the connection closed first).
 pub fn read_status(reader: &mut BufReader<TcpStream>) -> Option<u16> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
+    read_answer(reader).map(|(status, _)| status)
+}
+
+/// Reads one response: its status and its whole text, head and body (`None` if the connection
+/// closed first).
+pub fn read_answer(reader: &mut BufReader<TcpStream>) -> Option<(u16, String)> {
+    let mut text = String::new();
+    if reader.read_line(&mut text).ok()? == 0 {
         return None;
     }
-    let status = line.split_whitespace().nth(1)?.parse().ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
     let mut length = 0usize;
     loop {
-        line.clear();
+        let mut line = String::new();
         if reader.read_line(&mut line).ok()? == 0 {
             return None;
         }
+        text.push_str(&line);
         let header = line.trim_end();
         if header.is_empty() {
             break;
@@ -56,7 +63,8 @@ pub fn read_status(reader: &mut BufReader<TcpStream>) -> Option<u16> {
     }
     let mut body = vec![0u8; length];
     reader.read_exact(&mut body).ok()?;
-    Some(status)
+    text.push_str(&String::from_utf8_lossy(&body));
+    Some((status, text))
 }
 
 /// Sends `request` once from `from` on a fresh connection and returns the status.

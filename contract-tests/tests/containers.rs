@@ -19,8 +19,7 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 fn dev_keys() -> Mount {
     let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/dev-keys");
     let keys = std::fs::canonicalize(keys).expect("config/dev-keys exists in the repository");
-    Mount::bind_mount(keys.to_string_lossy(), "/config/dev-keys")
-        .with_access_mode(AccessMode::ReadOnly)
+    Mount::bind_mount(keys.to_string_lossy(), "/config/dev-keys").with_access_mode(AccessMode::ReadOnly)
 }
 
 /// One emulator and one API on a private network; removed (network included) when dropped.

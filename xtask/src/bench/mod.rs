@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use crate::image;
 use crate::process::{self, Result, cmd, root};
-use report::{Json, Section, goals_table};
+use report::{Json, Section, goals_table, headlines_table};
 
 /// How many rounds and how long: `--quick` or the full run.
 #[derive(Debug, Clone, PartialEq)]
@@ -220,6 +220,23 @@ pub fn bench(args: &[String]) -> Result {
         fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
+    if options.scenarios.len() == Scenario::ALL.len() {
+        update_summary(&context.summary(&sections, wall_seconds, &stem))?;
+    }
+    Ok(())
+}
+
+const SUMMARY_BEGIN: &str = "<!-- latest summary: written by `cargo xtask bench` -->";
+const SUMMARY_END: &str = "<!-- end of the latest summary -->";
+
+/// Puts a complete run's summary into `bench/README.md`, between its markers.
+fn update_summary(summary: &str) -> Result {
+    let path = root().join("bench/README.md");
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let updated = report::replace_between(&text, SUMMARY_BEGIN, SUMMARY_END, summary)
+        .ok_or_else(|| format!("{}: the summary markers are missing", path.display()))?;
+    fs::write(&path, updated).map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!("updated {}", path.display());
     Ok(())
 }
 
@@ -262,24 +279,42 @@ impl RunContext {
         format!("{}{}", self.commit, if self.dirty { " (dirty)" } else { "" })
     }
 
-    fn markdown(&self, sections: &[Section], wall_seconds: f64) -> String {
-        let mut out = format!(
-            "# Benchmark {}\n\n- Command: `{}`\n- Commit: {}\n- Machine: {} CPUs ({}), {} memory\n\
-             - Wall time: {:.0} s\n\n",
-            self.time,
+    fn header(&self, wall_seconds: f64) -> String {
+        format!(
+            "- Command: `{}`\n- Commit: {}\n- Machine: {} CPUs ({}), {} memory\n\
+             - Date: {}\n- Wall time: {:.0} s\n",
             self.command,
             self.commit_text(),
             self.cpus,
             self.cpu_model,
             self.memory,
+            self.time,
             wall_seconds
-        );
+        )
+    }
+
+    /// The goals and each scenario's headlines, for `bench/README.md`.
+    fn summary(&self, sections: &[Section], wall_seconds: f64, stem: &str) -> String {
+        format!(
+            "{}\n{}\n{}\nEvery figure, with its method: [results/{stem}.md](results/{stem}.md) \
+             ([JSON](results/{stem}.json)).\n",
+            self.header(wall_seconds),
+            goals_table(sections.iter().flat_map(|s| &s.goals)).markdown(),
+            headlines_table(sections).markdown(),
+        )
+    }
+
+    fn markdown(&self, sections: &[Section], wall_seconds: f64) -> String {
+        let mut out = format!("# Benchmark {}\n\n{}\n", self.time, self.header(wall_seconds));
         let goals = sections.iter().flat_map(|s| &s.goals);
         if goals.clone().next().is_some() {
             out.push_str("## Goals\n\n");
             out.push_str(&goals_table(goals).markdown());
             out.push('\n');
         }
+        out.push_str("## Summary\n\n");
+        out.push_str(&headlines_table(sections).markdown());
+        out.push('\n');
         for section in sections {
             out.push_str(&section.markdown());
         }

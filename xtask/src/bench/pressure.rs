@@ -124,6 +124,12 @@ pub fn allowance(plan: &Plan) -> Result<Section> {
             journal.len()
         ));
     }
+    section.headline("guest tokens a minute / allowance", &[share]);
+    section.headline("Genesys guest calls per issued token", &[calls_per_token]);
+    section.headline(
+        "429s from Genesys; callers answered 201 / 429",
+        &[refused_upstream as f64, issued as f64, outcome.count(429) as f64],
+    );
     section.goal("guest tokens per minute / allowance", share, Bound::AtLeast, 0.97);
     section.goal(
         "Genesys guest calls per issued token",
@@ -221,8 +227,16 @@ pub fn token_churn(plan: &Plan) -> Result<Section> {
             journal.len()
         ));
     }
+    section.headline(
+        "token requests / refresh intervals elapsed",
+        &[tokens.len() as f64, intervals],
+    );
+    section.headline(
+        "shortest / longest gap between token requests, s",
+        &[shortest, longest],
+    );
     section.goal(
-        "|token requests - refresh intervals elapsed|",
+        "token requests minus refresh intervals elapsed, absolute",
         (tokens.len() as f64 - intervals).abs(),
         Bound::AtMost,
         1.0,

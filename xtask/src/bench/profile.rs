@@ -88,6 +88,15 @@ pub fn annotated_costs(text: &str) -> Vec<Cost> {
         .collect()
 }
 
+/// A function without callgrind_annotate's unknown file (`???:`) and object (` [/path/binary]`).
+pub fn short_name(function: &str) -> &str {
+    let function = function.strip_prefix("???:").unwrap_or(function);
+    match function.rfind(" [") {
+        Some(at) if function.ends_with(']') => &function[..at],
+        _ => function,
+    }
+}
+
 /// Runs `callgrind_control <flag> <pid>`.
 fn control(flag: &str, pid: u32) -> Result {
     process::read(&mut cmd("callgrind_control", &[flag, &pid.to_string()])).map(drop)
@@ -184,6 +193,10 @@ pub fn profile(plan: &Plan) -> Result<Section> {
             directory.display()
         ),
     );
+    section.headline(
+        "API instructions per guest-token request (callgrind)",
+        &[per_request],
+    );
     section.figure("instructions_per_request", per_request);
     section.figure("loaded_instructions", loaded_total as f64);
     section.figure("idle_instructions", idle_total as f64);
@@ -196,7 +209,7 @@ pub fn profile(plan: &Plan) -> Result<Section> {
         vec![
             number(cost.instructions as f64 / f64::from(requests)),
             format!("{:.1} %", cost.instructions as f64 * 100.0 / loaded_total as f64),
-            format!("`{}`", cost.function.replace('|', "\\|")),
+            format!("`{}`", short_name(&cost.function).replace('|', "\\|")),
         ]
     };
     let mut path = Table::new(&["Inclusive instr./request", "share", "function (request path)"]);
@@ -232,6 +245,15 @@ Ir                    file:function
 700,000,000 (86.17%)  ???:std::sys::pal::unix::thread::Thread::new::thread_start [/x/guest-token-api]
  90,000,000 (11.08%)  ???:api::routes::guest_token::guest_token::{{closure}} [/x/guest-token-api]
 ";
+
+    #[test]
+    fn short_names_drop_the_unknown_file_and_the_object() {
+        assert_eq!(
+            short_name("???:api::routes::guest_token::guest_token [/x/guest-token-api]"),
+            "api::routes::guest_token::guest_token"
+        );
+        assert_eq!(short_name("boxed.rs:thread_start"), "boxed.rs:thread_start");
+    }
 
     #[test]
     fn reads_totals_of_reports_and_dumps() {

@@ -204,6 +204,8 @@ pub struct Section {
     pub tables: Vec<Table>,
     /// What a reader should know (a cap reached, a journal that overflowed).
     pub notes: Vec<String>,
+    /// The figures worth a line in the summary: (what, value as shown).
+    pub headlines: Vec<(String, String)>,
 }
 
 impl Section {
@@ -219,6 +221,12 @@ impl Section {
     /// Records a figure.
     pub fn figure(&mut self, name: impl Into<String>, value: f64) {
         self.figures.push((name.into(), value));
+    }
+
+    /// Records a line of the summary.
+    pub fn headline(&mut self, what: impl Into<String>, values: &[f64]) {
+        let shown: Vec<String> = values.iter().map(|v| number(*v)).collect();
+        self.headlines.push((what.into(), shown.join(" / ")));
     }
 
     /// Records a figure held against a goal.
@@ -266,6 +274,29 @@ impl Section {
             ("notes", Json::List(self.notes.iter().map(Json::text).collect())),
         ])
     }
+}
+
+/// The headlines of every section.
+pub fn headlines_table(sections: &[Section]) -> Table {
+    let mut table = Table::new(&["Scenario", "Figure", "Value"]);
+    for section in sections {
+        for (what, value) in &section.headlines {
+            table.row(vec![section.title.clone(), what.clone(), value.clone()]);
+        }
+    }
+    table
+}
+
+/// Replaces what lies between `begin` and `end` in `text` (both kept); `None` if either is missing.
+pub fn replace_between(text: &str, begin: &str, end: &str, content: &str) -> Option<String> {
+    let start = text.find(begin)? + begin.len();
+    let stop = start + text[start..].find(end)?;
+    Some(format!(
+        "{}\n{}\n{}",
+        &text[..start],
+        content.trim(),
+        &text[stop..]
+    ))
 }
 
 /// Every goal of `goals` with its figure and verdict.
@@ -329,6 +360,30 @@ mod tests {
         assert!(!goal(f64::NAN, Bound::AtMost).met());
         assert!(!goal(f64::NAN, Bound::AtLeast).met());
         assert_eq!(goal(1.0, Bound::AtMost).target_text(), "<= 0.750");
+    }
+
+    #[test]
+    fn replaces_only_what_lies_between_the_markers() {
+        let text = "intro\n<!-- a -->\nold\nlines\n<!-- b -->\noutro\n";
+        assert_eq!(
+            replace_between(text, "<!-- a -->", "<!-- b -->", "new\n").unwrap(),
+            "intro\n<!-- a -->\nnew\n<!-- b -->\noutro\n"
+        );
+        assert_eq!(
+            replace_between("no markers", "<!-- a -->", "<!-- b -->", "x"),
+            None
+        );
+    }
+
+    #[test]
+    fn headlines_join_their_values() {
+        let mut section = Section::new("Overhead", "");
+        section.headline("API/direct at 16 / 64 / 256", &[0.5, 0.75, f64::NAN]);
+        let table = headlines_table(&[section]);
+        assert_eq!(
+            table.rows,
+            [["Overhead", "API/direct at 16 / 64 / 256", "0.500 / 0.750 / n/a"]]
+        );
     }
 
     #[test]

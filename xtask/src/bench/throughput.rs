@@ -202,6 +202,17 @@ fn comparison(
     }
     section.tables.push(table);
     section.tables.push(ratios);
+    let each = |name: &str| -> Vec<f64> {
+        levels
+            .iter()
+            .map(|c| figure(section, &format!("c{c}.{name}")))
+            .collect()
+    };
+    let at = levels.iter().map(u32::to_string).collect::<Vec<_>>().join(" / ");
+    let (throughput, p50, p99) = (each(key), each("added_p50_ms"), each("added_p99_ms"));
+    section.headline(format!("{ratio_name} at {at} connections"), &throughput);
+    section.headline(format!("added p50 ms at {at} connections"), &p50);
+    section.headline(format!("added p99 ms at {at} connections"), &p99);
 }
 
 fn figure(section: &Section, name: &str) -> f64 {
@@ -312,6 +323,18 @@ pub fn realistic_latency(plan: &Plan) -> Result<Section> {
         ) / 16.0;
         section.figure(format!("{side}.scaling_16_to_256_vs_ideal"), scaling);
     }
+    let shares = |side: &str| -> Vec<f64> {
+        LEVELS
+            .iter()
+            .map(|c| figure(&section, &format!("c{c}.{side}.share_of_ideal")))
+            .collect()
+    };
+    let (api_shares, direct_shares) = (shares("api"), shares("direct"));
+    section.headline("API req/s / ideal at 16 / 64 / 256 connections", &api_shares);
+    section.headline(
+        "direct req/s / ideal at 16 / 64 / 256 connections",
+        &direct_shares,
+    );
     let capped = figure(&section, "c256.api.share_of_ideal");
     let raised = figure(&section, "c256.api_pool_256.share_of_ideal");
     section.notes.push(format!(
@@ -323,6 +346,10 @@ pub fn realistic_latency(plan: &Plan) -> Result<Section> {
         number(capped),
         number(raised),
     ));
+    section.headline(
+        format!("API req/s / ideal at 256 connections, {RAISED_POOL} upstream connections per worker"),
+        &[raised],
+    );
     Ok(section)
 }
 
@@ -330,7 +357,15 @@ pub fn realistic_latency(plan: &Plan) -> Result<Section> {
 /// against the tutorial route, both APIs on one emulator.
 pub fn web_messaging(plan: &Plan) -> Result<Section> {
     let mut services = Services::default();
-    let emulator = stack::start_emulator(&mut services, &[("MOCK__RATE_LIMIT__ENABLED", "false")])?;
+    // Every exchange opens a session that lives a day; at the default bound (10,000) a full run
+    // would be refused half-way.
+    let emulator = stack::start_emulator(
+        &mut services,
+        &[
+            ("MOCK__RATE_LIMIT__ENABLED", "false"),
+            ("MOCK__MAX_SESSIONS", "10000000"),
+        ],
+    )?;
     let tutorial = stack::start_api(&mut services, API.service, &emulator, UNLIMITED)?;
     let port = free_port()?;
     let issuer = format!("http://127.0.0.1:{port}");
@@ -458,6 +493,14 @@ pub fn memory(plan: &Plan) -> Result<Section> {
         number(growth),
         number(growth / growth_window * 60.0)
     ));
+    section.headline(
+        "API RSS MiB: idle / steady at 256 connections / peak (VmHWM)",
+        &[mib(idle_rss as f64), mib(median(&steady)), mib(peak_hwm as f64)],
+    );
+    section.headline(
+        format!("RSS growth KiB a minute ({seconds} s at 256 connections)"),
+        &[growth / growth_window * 60.0],
+    );
     section.goal(
         "API peak RSS (VmHWM) at 256 connections, MiB",
         mib(peak_hwm as f64),

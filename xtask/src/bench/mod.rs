@@ -348,13 +348,15 @@ impl RunContext {
 mod tests {
     use super::*;
 
-    fn args(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
+    /// The options of `cargo xtask bench <words>`.
+    fn parse(words: &[&str]) -> Result<Options> {
+        let args: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+        Options::from_args(&args)
     }
 
     #[test]
     fn the_default_is_every_scenario_in_full() {
-        let options = Options::from_args(&[]).unwrap();
+        let options = parse(&[]).unwrap();
         assert!(!options.quick);
         assert_eq!(options.scenarios, Scenario::ALL);
         assert_eq!(options.plan(), &Plan::FULL);
@@ -363,24 +365,24 @@ mod tests {
 
     #[test]
     fn quick_profile_and_only_choose_the_plan_and_the_scenarios() {
-        let quick = Options::from_args(&args(&["--quick"])).unwrap();
+        let quick = parse(&["--quick"]).unwrap();
         assert_eq!(quick.plan(), &Plan::QUICK);
         assert_eq!(quick.file_stem("2026-12-01"), "2026-12-01-quick");
 
-        let profile = Options::from_args(&args(&["--profile"])).unwrap();
+        let profile = parse(&["--profile"]).unwrap();
         assert_eq!(profile.scenarios, [Scenario::Profile]);
         assert_eq!(profile.file_stem("2026-12-01"), "2026-12-01-profile");
 
-        let only = Options::from_args(&args(&["--only", "churn,allowance", "--quick"])).unwrap();
+        let only = parse(&["--only", "churn,allowance", "--quick"]).unwrap();
         assert_eq!(only.scenarios, [Scenario::Churn, Scenario::Allowance]);
         assert_eq!(only.file_stem("d"), "d-quick-churn-allowance");
     }
 
     #[test]
     fn unknown_arguments_and_scenarios_are_refused() {
-        assert!(Options::from_args(&args(&["--seconds", "5"])).is_err());
-        assert!(Options::from_args(&args(&["--only", "speed"])).is_err());
-        assert!(Options::from_args(&args(&["--only"])).is_err());
-        assert!(Options::from_args(&args(&["--profile", "--only", "memory"])).is_err());
+        assert!(parse(&["--seconds", "5"]).is_err());
+        assert!(parse(&["--only", "speed"]).is_err());
+        assert!(parse(&["--only"]).is_err());
+        assert!(parse(&["--profile", "--only", "memory"]).is_err());
     }
 }

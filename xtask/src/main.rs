@@ -32,7 +32,9 @@ Tasks:
   up           the stack in containers (docker-compose.yml), waits until healthy
   down         removes the stack's containers, networks and volumes
   e2e          up, the contract suite through the published ports, down
-  bench        wrk load on 127.0.0.1: the emulator, then API -> emulator [--seconds N] [--connections N]
+  bench        API vs emulator on 127.0.0.1, interleaved rounds, medians and ratios, results in
+               bench/results/ [--quick] [--profile | --only overhead,latency,memory,allowance,
+               churn,messaging,profile]
   deny         cargo-deny: licences, advisories (RustSec snapshot in ../shared), bans, sources
   schemathesis the running API against its OpenAPI document [--seed N] [--max-examples N]
   oidc         the API's OpenID Connect provider checked by Authlib and joserfc (Python)";

@@ -52,6 +52,8 @@ pub fn release_dir() -> PathBuf {
 pub struct Emulator {
     /// `127.0.0.1:<port>`.
     pub address: String,
+    /// Its process id, for `/proc/<pid>/stat`.
+    pub pid: u32,
 }
 
 /// A running API.
@@ -71,9 +73,9 @@ pub fn start_emulator(services: &mut Services, env: &[(&str, &str)]) -> Result<E
         &["--host", "127.0.0.1", "--port", &port],
     );
     mock.env("RUST_LOG", "warn").envs(env.iter().copied());
-    services.start(MOCK.service, &mut mock)?;
+    let pid = services.start(MOCK.service, &mut mock)?;
     services.wait_until_ok(MOCK.service, &address, "/__admin/health")?;
-    Ok(Emulator { address })
+    Ok(Emulator { address, pid })
 }
 
 /// The API's command (`APP_ENV=local` against `emulator` on `port`), before its own settings.
@@ -247,6 +249,35 @@ pub fn unix_seconds(time: &str) -> Option<f64> {
     Some(days as f64 * 86_400.0 + hours * 3_600.0 + minutes * 60.0 + seconds)
 }
 
+/// CPU time the process `pid` has used so far, all threads, user and system (`/proc/<pid>/stat`,
+/// in clock ticks of `getconf CLK_TCK`).
+pub fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
+    let ticks = cpu_ticks(&stat).ok_or_else(|| format!("/proc/{pid}/stat is unreadable"))?;
+    Ok(ticks as f64 / clock_ticks_per_second())
+}
+
+/// utime + stime of a `/proc/<pid>/stat` line (fields 14 and 15; the name in parentheses may
+/// hold spaces, so fields are counted after its closing parenthesis).
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
+}
+
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
 /// Resident memory of a process in KiB: (VmRSS now, VmHWM the peak so far).
 pub fn memory_kib(pid: u32) -> Result<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -263,6 +294,13 @@ pub fn memory_kib(pid: u32) -> Result<(u64, u64)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cpu_ticks_are_user_plus_system_after_a_name_with_spaces() {
+        let stat = "4242 (guest token) S 1 4242 4242 0 -1 4194560 1617 0 0 0 250 31 0 0 20 0 3 0";
+        assert_eq!(super::cpu_ticks(stat), Some(281));
+        assert_eq!(super::cpu_ticks("4242 (x) S 1"), None);
+    }
+
     use super::*;
 
     const JOURNAL: &str = r#"{"requests":[{"id":7,"receivedAt":"2026-12-01T18:40:12.5Z","direction":"inbound","method":"POST","path":"/oauth/token","status":200,"headers":{"content-type":"application/x-www-form-urlencoded"},"body":"grant_type=client_credentials&client_secret=[redacted]","bodyTruncated":false,"bodyLength":80},

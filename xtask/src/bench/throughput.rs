@@ -235,7 +235,9 @@ pub fn overhead(plan: &Plan) -> Result<Section> {
         format!(
             "Emulator latency 0, every limit off. wrk (2 threads) against the emulator's guest route \
              (`direct`) and the API's `POST {GUEST_TOKEN_PATH}` in turn, {} rounds of {} s each; \
-             medians over rounds, ratios and differences taken round by round.",
+             medians over rounds, ratios and differences taken round by round. Then each side once \
+             more at 64 connections, with the CPU time (user + system, all threads, \
+             `/proc/<pid>/stat`) each process used per answered request.",
             plan.rounds, plan.seconds
         ),
     );
@@ -254,7 +256,49 @@ pub fn overhead(plan: &Plan) -> Result<Section> {
         Bound::AtLeast,
         0.75,
     );
+    cpu_per_request(plan, &mut section, &sides, &[emulator.pid, api.pid])?;
     Ok(section)
+}
+
+/// Where the cores go: each side once more at 64 connections, with the CPU time (user and system,
+/// all threads) the emulator and the API used per answered request. On a machine whose cores wrk,
+/// the emulator and the API share, the throughput ratio cannot beat what these allow.
+fn cpu_per_request(plan: &Plan, section: &mut Section, sides: &[Side], pids: &[u32; 2]) -> Result {
+    const CONNECTIONS: u32 = 64;
+    let mut table = Table::new(&[
+        "Side",
+        "requests",
+        "emulator CPU µs/request",
+        "API CPU µs/request",
+    ]);
+    let mut used = Vec::new();
+    for side in sides {
+        eprintln!("CPU time: {} at {CONNECTIONS} connections", side.label);
+        let before = [stack::cpu_seconds(pids[0])?, stack::cpu_seconds(pids[1])?];
+        let run = wrk::run(&side.load(CONNECTIONS, plan.seconds))?;
+        let after = [stack::cpu_seconds(pids[0])?, stack::cpu_seconds(pids[1])?];
+        let requests = run.requests_per_second * f64::from(plan.seconds);
+        let per_request = |i: usize| (after[i] - before[i]) / requests * 1e6;
+        let (emulator, api) = (per_request(0), per_request(1));
+        let key = side.label.to_lowercase();
+        section.figure(format!("cpu.{key}.emulator_us_per_request"), emulator);
+        section.figure(format!("cpu.{key}.api_us_per_request"), api);
+        table.row(vec![
+            side.label.clone(),
+            number(requests),
+            number(emulator),
+            number(api),
+        ]);
+        used.push((emulator, api));
+    }
+    section.tables.push(table);
+    if let [(direct_emulator, _), (emulator, api)] = used[..] {
+        section.headline(
+            "CPU µs/request at 64 connections: emulator (direct) / emulator (behind the API) / API",
+            &[direct_emulator, emulator, api],
+        );
+    }
+    Ok(())
 }
 
 /// Emulator latency 80 ms: throughput against what the connections allow (connections / latency).

@@ -204,7 +204,7 @@ fn chunked_request(chunks: &[String]) -> String {
 }
 
 #[actix_rt::test]
-async fn a_body_in_many_chunks_is_joined_and_one_over_the_limit_is_refused_413() {
+async fn a_body_in_many_chunks_is_joined_up_to_the_limit_and_one_byte_over_is_refused_413() {
     let mock = emulator();
     let (_service, port) = start_service(&mock, &[]);
     ready(port).await;
@@ -218,19 +218,36 @@ async fn a_body_in_many_chunks_is_joined_and_one_over_the_limit_is_refused_413()
     let status = send_from(IpAddr::from([127, 0, 0, 3]), port, &chunked_request(&pieces));
     assert_eq!(status, Some(201), "the chunks make the seed request");
 
-    // 5 chunks of 1,000 bytes: no single one is over the 4,096-byte limit, together they are.
-    let mut flood = vec![format!("{{\"queueId\":\"{SUPPORT_QUEUE}\",\"customerId\":\"")];
-    flood.extend((0..5).map(|_| "x".repeat(1000)));
-    flood.push("\"}".to_owned());
+    // A body of `total` bytes in chunks of at most 1,000, none over the 4,096-byte limit alone: an
+    // unknown field pads the seed request (unknown fields are ignored).
+    let padded = |total: usize| -> Vec<String> {
+        let head = format!("{{\"queueId\":\"{SUPPORT_QUEUE}\",\"pad\":\"");
+        let padding = total - head.len() - 2;
+        let body = format!("{head}{}\"}}", "x".repeat(padding));
+        assert_eq!(body.len(), total);
+        body.as_bytes()
+            .chunks(1000)
+            .map(|piece| String::from_utf8(piece.to_vec()).unwrap())
+            .collect()
+    };
+    let status = send_from(
+        IpAddr::from([127, 0, 0, 3]),
+        port,
+        &chunked_request(&padded(4096)),
+    );
+    assert_eq!(status, Some(201), "exactly the limit is served");
+
     let mut stream = common::raw::connect_from(IpAddr::from([127, 0, 0, 3]), port);
-    stream.write_all(chunked_request(&flood).as_bytes()).unwrap();
+    stream
+        .write_all(chunked_request(&padded(4097)).as_bytes())
+        .unwrap();
     let (status, answer) = read_answer(&mut BufReader::new(stream)).expect("an answer");
-    assert_eq!(status, 413, "{answer}");
+    assert_eq!(status, 413, "one byte over: {answer}");
     assert!(answer.contains("\"code\":\"payload_too_large\""), "{answer}");
     assert_eq!(
         mock.requests(Some(GUESTS_PATH)).len(),
-        1,
-        "only the joined request went upstream"
+        2,
+        "only the joined requests went upstream"
     );
 }
 

@@ -79,6 +79,8 @@ pub async fn issue_guest_token(
         return web_messaging_guest(&req, &body, &state, genesys.get_ref()).await;
     }
     let request = GuestTokenRequest::from_json_slice(&body).map_err(ApiError::InvalidRequest)?;
+    // A single-chunk body shares the connection's read buffer: let it go before the upstream call.
+    drop(body);
     if let Some(allowed) = &state.policy.allowed_queues
         && !allowed.contains(&request.queue_id)
     {
@@ -304,7 +306,7 @@ async fn collect_body(mut payload: web::Payload, limit: usize) -> Result<web::By
     let mut length = 0_usize;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| ApiError::UnreadableBody)?;
-        length += chunk.len();
+        length = length.saturating_add(chunk.len());
         if length > limit {
             return Err(ApiError::PayloadTooLarge { limit });
         }

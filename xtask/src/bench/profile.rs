@@ -102,11 +102,15 @@ fn control(flag: &str, pid: u32) -> Result {
     process::read(&mut cmd("callgrind_control", &[flag, &pid.to_string()])).map(drop)
 }
 
-/// The newest dump callgrind wrote in `directory`.
+/// The newest dump callgrind wrote in `directory`, which holds more than `before` dumps.
 fn newest_dump(directory: &Path, before: usize) -> Result<PathBuf> {
     let mut dumps: Vec<PathBuf> = fs::read_dir(directory)
         .map_err(|e| format!("{}: {e}", directory.display()))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with("callgrind.out."))
+        })
         .collect();
     if dumps.len() <= before {
         return Err(format!("callgrind wrote no dump in {}", directory.display()));
@@ -120,30 +124,62 @@ fn dump_total(path: &Path) -> Result<u64> {
     total_instructions(&text).ok_or_else(|| format!("{}: no instruction total", path.display()))
 }
 
-/// Instructions per guest-token request of the release API under callgrind, one worker.
-pub fn profile(plan: &Plan) -> Result<Section> {
-    for tool in ["valgrind", "callgrind_control", "callgrind_annotate"] {
-        if !process::on_path(tool) {
-            return Err(format!("{tool} is not installed: apt-get install -y valgrind"));
-        }
-    }
-    let binary = build_with_symbols()?;
-    let directory = target_dir().join("bench-profile");
-    let _ = fs::remove_dir_all(&directory);
-    fs::create_dir_all(&directory).map_err(|e| format!("{}: {e}", directory.display()))?;
+/// How the profiled API logs.
+struct Logging {
+    /// A name for the dumps and the figures.
+    key: &'static str,
+    /// Its settings over the scenario's.
+    env: &'static [(&'static str, &'static str)],
+}
 
+/// The bench's own setting (warnings only, as load tests usually run), then production's: one
+/// JSON line per request at `info`, written to a file as a pipe to a log shipper would take it.
+const LOGGING: [Logging; 2] = [
+    Logging {
+        key: "warn",
+        env: &[],
+    },
+    Logging {
+        key: "info_json",
+        env: &[("RUST_LOG", "info"), ("APP__LOG__FORMAT", "json")],
+    },
+];
+
+/// One callgrind run: the loaded and the idle dump, and how long the requests took.
+struct Counted {
+    loaded: PathBuf,
+    loaded_total: u64,
+    idle_total: u64,
+    took: Duration,
+}
+
+impl Counted {
+    fn per_request(&self, requests: u32) -> f64 {
+        self.loaded_total.saturating_sub(self.idle_total) as f64 / f64::from(requests)
+    }
+}
+
+/// Runs `binary` under callgrind with `logging`, sends the warm-up and `requests` counted
+/// requests, then counts an idle stretch as long.
+fn count(binary: &Path, directory: &Path, logging: &Logging, requests: u32) -> Result<Counted> {
+    let dumps = directory.join(logging.key);
+    fs::create_dir_all(&dumps).map_err(|e| format!("{}: {e}", dumps.display()))?;
     let mut services = Services::default();
     let emulator = stack::start_emulator(&mut services, &[("MOCK__RATE_LIMIT__ENABLED", "false")])?;
     let port = free_port()?;
     let mut api = stack::api_command("valgrind".into(), &emulator, port);
+    let log_file = dumps.join("api.log");
+    let log = fs::File::create(&log_file).map_err(|e| format!("{}: {e}", log_file.display()))?;
     api.arg("--tool=callgrind")
         .arg(format!(
             "--callgrind-out-file={}/callgrind.out.%p",
-            directory.display()
+            dumps.display()
         ))
-        .arg(&binary)
+        .arg(binary)
         .envs(UNLIMITED.iter().copied())
-        .env("APP__SERVER__WORKERS", "1");
+        .env("APP__SERVER__WORKERS", "1")
+        .envs(logging.env.iter().copied())
+        .stdout(log);
     let pid = services.start(API.service, &mut api)?;
     let address = format!("127.0.0.1:{port}");
     services.wait_until_ok(API.service, &address, "/readyz")?;
@@ -161,19 +197,46 @@ pub fn profile(plan: &Plan) -> Result<Section> {
         Ok(started.elapsed())
     };
     send(WARM_UP_REQUESTS)?;
-    let requests = plan.profile_requests;
     control("--zero", pid)?;
     let took = send(requests)?;
     control("--dump", pid)?;
-    let loaded = newest_dump(&directory, 0)?;
+    let loaded = newest_dump(&dumps, 0)?;
     control("--zero", pid)?;
     std::thread::sleep(took);
     control("--dump", pid)?;
-    let idle = newest_dump(&directory, 1)?;
+    let idle = newest_dump(&dumps, 1)?;
     drop(services);
+    Ok(Counted {
+        loaded_total: dump_total(&loaded)?,
+        idle_total: dump_total(&idle)?,
+        loaded,
+        took,
+    })
+}
 
-    let (loaded_total, idle_total) = (dump_total(&loaded)?, dump_total(&idle)?);
-    let per_request = (loaded_total.saturating_sub(idle_total)) as f64 / f64::from(requests);
+/// Instructions per guest-token request of the release API under callgrind, one worker.
+pub fn profile(plan: &Plan) -> Result<Section> {
+    for tool in ["valgrind", "callgrind_control", "callgrind_annotate"] {
+        if !process::on_path(tool) {
+            return Err(format!("{tool} is not installed: apt-get install -y valgrind"));
+        }
+    }
+    let binary = build_with_symbols()?;
+    let directory = target_dir().join("bench-profile");
+    let _ = fs::remove_dir_all(&directory);
+    fs::create_dir_all(&directory).map_err(|e| format!("{}: {e}", directory.display()))?;
+    let requests = plan.profile_requests;
+    let [quiet, logged] =
+        [&LOGGING[0], &LOGGING[1]].map(|logging| count(&binary, &directory, logging, requests));
+    let (counted, logged) = (quiet?, logged?);
+    let (loaded, loaded_total, idle_total, took) = (
+        counted.loaded.clone(),
+        counted.loaded_total,
+        counted.idle_total,
+        counted.took,
+    );
+    let with_json_log = logged.per_request(requests);
+    let per_request = counted.per_request(requests);
     let annotated = process::read_quietly(&mut cmd(
         "callgrind_annotate",
         &["--inclusive=yes", &loaded.to_string_lossy()],
@@ -187,23 +250,33 @@ pub fn profile(plan: &Plan) -> Result<Section> {
              emulator latency 0. After {WARM_UP_REQUESTS} warm-up requests the counters are \
              zeroed, {requests} `POST /api/webchat/guest-token` go one after another on one \
              kept-alive connection ({:.1} s under callgrind) and are dumped; then an idle stretch \
-             as long is dumped. Instructions per request = (loaded - idle) / {requests}. Dumps: \
-             `{}`.",
+             as long is dumped. Instructions per request = (loaded - idle) / {requests}. The API \
+             logs warnings only; a second run logs as production does (`RUST_LOG=info`, \
+             `APP__LOG__FORMAT=json`: one JSON line per request, to a file). Dumps: \
+             `target/bench-profile/`.",
             took.as_secs_f64(),
-            directory.display()
         ),
     );
     section.headline(
         "API instructions per guest-token request (callgrind)",
         &[per_request],
     );
+    section.headline(
+        "API instructions per request with production's JSON log at info",
+        &[with_json_log],
+    );
     section.figure("instructions_per_request", per_request);
+    section.figure("instructions_per_request_info_json", with_json_log);
     section.figure("loaded_instructions", loaded_total as f64);
     section.figure("idle_instructions", idle_total as f64);
     let mut figures = Table::new(&["Figure", "Instructions"]);
     figures.row(vec![format!("{requests} requests"), loaded_total.to_string()]);
     figures.row(vec!["idle stretch as long".into(), idle_total.to_string()]);
     figures.row(vec!["per request".into(), number(per_request)]);
+    figures.row(vec![
+        "per request, JSON log at info".into(),
+        number(with_json_log),
+    ]);
     section.tables.push(figures);
     let row = |cost: &Cost| {
         vec![
@@ -223,8 +296,11 @@ pub fn profile(plan: &Plan) -> Result<Section> {
     costs.iter().take(TOP).for_each(|c| all.row(row(c)));
     section.tables.push(all);
     section.notes.push(format!(
-        "Reproduce: `cargo xtask bench --profile`, then `callgrind_annotate --inclusive=yes {}`.",
-        loaded.display()
+        "Reproduce: `cargo xtask bench --profile`, then `callgrind_annotate --inclusive=yes \
+         target/bench-profile/warn/{}` (the JSON run's dumps are in `target/bench-profile/info_json/`).",
+        loaded
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
     ));
     Ok(section)
 }

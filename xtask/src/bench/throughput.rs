@@ -277,7 +277,8 @@ fn cpu_per_request(plan: &Plan, section: &mut Section, sides: &[Side], pids: &[u
         let before = [stack::cpu_seconds(pids[0])?, stack::cpu_seconds(pids[1])?];
         let run = wrk::run(&side.load(CONNECTIONS, plan.seconds))?;
         let after = [stack::cpu_seconds(pids[0])?, stack::cpu_seconds(pids[1])?];
-        let requests = run.requests_per_second * f64::from(plan.seconds);
+        // Every answer cost CPU, refusals too (a clean run has none).
+        let requests = run.answered as f64;
         let per_request = |i: usize| (after[i] - before[i]) / requests * 1e6;
         let (emulator, api) = (per_request(0), per_request(1));
         let key = side.label.to_lowercase();

@@ -17,6 +17,8 @@ pub struct WrkRun {
     pub max_ms: f64,
     /// Socket errors (connect, read, write, timeout) plus answers that were not 2xx or 3xx.
     pub errors: u64,
+    /// Every answer wrk counted, refusals included.
+    pub answered: u64,
 }
 
 /// One wrk invocation: script (relative to the workspace root), target, load.
@@ -128,6 +130,7 @@ pub fn parse(output: &str) -> Option<WrkRun> {
         p99_ms: p99?,
         max_ms: max?,
         errors: non_2xx + socket_errors,
+        answered: requests,
     })
 }
 
@@ -178,6 +181,7 @@ Transfer/sec:      8.01MB";
         assert_eq!(run.p99_ms, 6.1);
         assert_eq!(run.max_ms, 1200.0);
         assert_eq!(run.errors, 3 + 1 + 2 + 12);
+        assert_eq!(run.answered, 153_421);
     }
 
     #[test]

@@ -444,18 +444,7 @@ async fn exports_metrics_and_the_openapi_document() {
     let app = spawn_app(settings_for(&mock.base_url(), &[])).await;
     assert_eq!(post_guest_token(&app.address, &seed_body()).await.status, 201);
 
-    let text = String::from_utf8(
-        http()
-            .get(format!("{}/metrics", app.address))
-            .send()
-            .await
-            .unwrap()
-            .body()
-            .await
-            .unwrap()
-            .to_vec(),
-    )
-    .unwrap();
+    let text = metrics_text(&app.address).await;
     for needle in [
         r#"http_server_request_duration_seconds_count{method="POST",route="/api/webchat/guest-token",status="201"} 1"#,
         r#"genesys_request_duration_seconds_count{operation="create_guest",status="200"} 1"#,

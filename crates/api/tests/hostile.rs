@@ -409,15 +409,8 @@ fn forwarded(n: usize, address: impl Fn(usize) -> String) -> impl Iterator<Item 
 
 /// The value of a gauge in the service's metrics.
 async fn gauge(port: u16, name: &str) -> i64 {
-    let text = http()
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
+    metrics_text(&format!("http://127.0.0.1:{port}"))
         .await
-        .unwrap()
-        .body()
-        .await
-        .unwrap();
-    String::from_utf8_lossy(&text)
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .and_then(|v| v.parse().ok())

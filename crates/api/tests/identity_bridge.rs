@@ -125,15 +125,8 @@ fn redemptions(stack: &Stack) -> Vec<mock_genesys::JournalEntry> {
 }
 
 async fn metric(stack: &Stack, line_start: &str) -> f64 {
-    let text = http()
-        .get(format!("{}/metrics", stack.app.address))
-        .send()
+    metrics_text(&stack.app.address)
         .await
-        .unwrap()
-        .body()
-        .await
-        .unwrap();
-    String::from_utf8_lossy(&text)
         .lines()
         .find(|l| l.starts_with(line_start))
         .and_then(|l| l.rsplit(' ').next())

@@ -367,15 +367,7 @@ async fn finishes_every_accepted_request_on_sigterm_and_exits_0() {
 async fn wait_until_in_flight(address: &str, n: usize) {
     let needle = format!("http_server_active_requests {}", n + 1);
     let all_in_flight = eventually(Duration::from_secs(30), || async {
-        let text = http()
-            .get(format!("{address}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .body()
-            .await
-            .unwrap();
-        String::from_utf8_lossy(&text).contains(&needle)
+        metrics_text(address).await.contains(&needle)
     })
     .await;
     assert!(all_in_flight, "{n} requests in flight");

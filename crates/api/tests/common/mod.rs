@@ -181,6 +181,17 @@ pub async fn get(address: &str, path: &str) -> Answer {
     send(http().get(format!("{address}{path}")), None).await
 }
 
+/// The service's `/metrics` exposition at `address` (`http://host:port`).
+pub async fn metrics_text(address: &str) -> String {
+    let mut response = http()
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .expect("the service answers /metrics");
+    let body = response.body().limit(1 << 20).await.expect("a readable body");
+    String::from_utf8_lossy(&body).into_owned()
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -226,17 +226,15 @@ pub fn profile(plan: &Plan) -> Result<Section> {
     let _ = fs::remove_dir_all(&directory);
     fs::create_dir_all(&directory).map_err(|e| format!("{}: {e}", directory.display()))?;
     let requests = plan.profile_requests;
-    let [quiet, logged] =
-        [&LOGGING[0], &LOGGING[1]].map(|logging| count(&binary, &directory, logging, requests));
-    let (counted, logged) = (quiet?, logged?);
-    let (loaded, loaded_total, idle_total, took) = (
-        counted.loaded.clone(),
-        counted.loaded_total,
-        counted.idle_total,
-        counted.took,
-    );
-    let with_json_log = logged.per_request(requests);
-    let per_request = counted.per_request(requests);
+    let quiet = count(&binary, &directory, &LOGGING[0], requests)?;
+    let with_json_log = count(&binary, &directory, &LOGGING[1], requests)?.per_request(requests);
+    let per_request = quiet.per_request(requests);
+    let Counted {
+        loaded,
+        loaded_total,
+        idle_total,
+        took,
+    } = quiet;
     let annotated = process::read_quietly(&mut cmd(
         "callgrind_annotate",
         &["--inclusive=yes", &loaded.to_string_lossy()],
